@@ -1,0 +1,44 @@
+"""The ``livetrack`` command line.
+
+Each command group lives in its own private module that exposes ``register(app)``;
+this module only assembles them, so ``livetrack --help`` stays fast and each
+command imports its heavy dependencies when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from livetrack._errors import LivetrackError
+
+app = typer.Typer(
+    name="livetrack",
+    help="Real-time deep-learning particle tracking for microscopy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules, in the order they appear in --help.
+_COMMAND_MODULES = ("_track", "_bench", "_train", "_demo")
+
+for _name in _COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(f"livetrack.cli.{_name}")
+    except ModuleNotFoundError as exc:  # a command group not yet written
+        if exc.name != f"livetrack.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Run the ``livetrack`` command; user errors print one line and exit 1."""
+    try:
+        app()
+    except LivetrackError as exc:
+        print(f"livetrack: error: {exc}", file=sys.stderr)
+        sys.exit(1)
