@@ -1,0 +1,45 @@
+"""Classical particle localizers: Crocker-Grier centroid, radial symmetry, Gaussian MLE.
+
+All share one detection step (bandpass, local maxima, automatic noise-based thresholds) and
+return DataFrames in trackpy's convention: x is the column and y the row in pixels, the
+centre of pixel (0, 0) is (0, 0), with columns frame, x, y, mass plus method-specific ones.
+"""
+
+from livetrack.localize._detect import bandpass
+from livetrack.localize._localizers import (
+    METHODS,
+    CentroidLocalizer,
+    GaussianMLELocalizer,
+    Localizer,
+    RadialSymmetryLocalizer,
+    TruthLocalizer,
+    locate,
+    make_localizer,
+)
+from livetrack.localize._mle import GaussianFit, fit_gaussian_mle
+from livetrack.localize._options import (
+    CentroidOptions,
+    DetectionOptions,
+    GaussianMLEOptions,
+    RadialSymmetryOptions,
+)
+from livetrack.localize._radial import radial_symmetry_center
+
+__all__ = [
+    "METHODS",
+    "CentroidLocalizer",
+    "CentroidOptions",
+    "DetectionOptions",
+    "GaussianFit",
+    "GaussianMLELocalizer",
+    "GaussianMLEOptions",
+    "Localizer",
+    "RadialSymmetryLocalizer",
+    "RadialSymmetryOptions",
+    "TruthLocalizer",
+    "bandpass",
+    "fit_gaussian_mle",
+    "locate",
+    "make_localizer",
+    "radial_symmetry_center",
+]
