@@ -90,7 +90,10 @@ def score(truth: pd.DataFrame, pred: pd.DataFrame, gate_px: float = 2.0) -> Scor
     ----------
     truth : pandas.DataFrame
         Columns ``frame, x, y`` in pixels; rows with ``visible == False`` are ignored when
-        that column exists. ``frame`` may be absent from both inputs (one image).
+        that column exists. Rows with ``in_frame == False`` (centre outside the image, as
+        :func:`livetrack.simulate.simulate_movie` marks them) are "don't care": a
+        prediction matched to one counts neither way. ``frame`` may be absent from both
+        inputs (one image).
     pred : pandas.DataFrame
         Columns ``frame, x, y`` in pixels, e.g. the output of a localizer.
     gate_px : float, optional
@@ -109,6 +112,21 @@ def score(truth: pd.DataFrame, pred: pd.DataFrame, gate_px: float = 2.0) -> Scor
     gate = check_gate(gate_px)
     truth, pred = _prepare_pair(truth, pred)
     ti, pi = _match_by_frame(truth, pred, gate)
+    if "in_frame" in truth.columns:
+        # Particles whose centre lies outside the image are "don't care": finding one
+        # is neither a true nor a false positive, missing one is not a miss.
+        outside = ~truth["in_frame"].to_numpy(dtype=bool)
+        drop_pred = pred.index.to_numpy()[pi[outside[ti]]]
+        keep = ~outside[ti]
+        ti, pi = ti[keep], pi[keep]
+        inside_pos = np.flatnonzero(~outside)
+        remap = np.full(len(truth), -1)
+        remap[inside_pos] = np.arange(len(inside_pos))
+        pred_keep = ~pred.index.isin(drop_pred)
+        pred_remap = np.full(len(pred), -1)
+        pred_remap[np.flatnonzero(pred_keep)] = np.arange(int(pred_keep.sum()))
+        truth, pred = truth[~outside], pred[pred_keep]
+        ti, pi = remap[ti], pred_remap[pi]
     errors = np.column_stack(
         [
             pred["x"].to_numpy(np.float64)[pi] - truth["x"].to_numpy(np.float64)[ti],

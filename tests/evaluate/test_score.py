@@ -198,3 +198,24 @@ def test_link_score_accepts_any_id_dtype_and_unlinked_detections():
     # A detection the linker left unassigned (NaN id) reproduces no link.
     tracks.loc[(tracks["frame"] == 3) & (tracks["particle"] == 2.0), "particle"] = np.nan
     assert link_score(truth, tracks) == pytest.approx(5 / 6)
+
+
+def test_particles_outside_the_frame_are_dont_care():
+    truth = pd.DataFrame(
+        {
+            "frame": [0, 0, 0],
+            "x": [5.0, -0.8, 20.0],
+            "y": [5.0, 3.0, 20.0],
+            "in_frame": [True, False, True],
+        }
+    )
+    # One exact hit, one detection of the outside particle, one false positive.
+    pred = pd.DataFrame({"frame": [0, 0, 0], "x": [5.0, -0.3, 40.0], "y": [5.0, 3.0, 40.0]})
+    s = score(truth, pred)
+    assert (s.tp, s.fp, s.fn) == (1, 1, 1)
+    assert s.rmse == 0.0
+    assert list(s.truth_index) == [0]
+    assert list(s.pred_index) == [0]
+    # Missing the outside particle costs nothing either.
+    s = score(truth, pred.iloc[[0]])
+    assert (s.tp, s.fp, s.fn) == (1, 0, 1)

@@ -1,0 +1,100 @@
+"""The batch conveniences in the spirit of trackpy: ``locate`` and ``track``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from livetrack._errors import InputError
+from livetrack._stack import as_stack
+
+__all__ = ["locate", "track"]
+
+CLASSICAL_METHODS = ("centroid", "radial", "mle")
+
+
+def _localizer(model: str, method: str | None, backend: str, options: dict[str, Any]):
+    if method is not None:
+        if method not in CLASSICAL_METHODS:
+            raise InputError(
+                f"unknown method {method!r}; choose from {', '.join(CLASSICAL_METHODS)}"
+            )
+        from livetrack.localize import make_localizer
+
+        return make_localizer(method, **options)
+    from livetrack.infer import CNNLocalizer
+
+    return CNNLocalizer(model=model, backend=backend, **options)
+
+
+def locate(
+    frames: np.ndarray,
+    model: str = "spots",
+    *,
+    method: str | None = None,
+    backend: str = "auto",
+    **options: Any,
+) -> pd.DataFrame:
+    """Localize particles in a frame or a stack.
+
+    Parameters
+    ----------
+    frames
+        A 2-D frame (rows, columns) or a 3-D stack (frames, rows, columns).
+    model
+        CNN model: a shipped name (``"spots"``, ``"rings"``) or a model folder.
+        Ignored when ``method`` is given.
+    method
+        A classical localizer instead of the CNN: ``"centroid"`` (Crocker–Grier),
+        ``"radial"`` (radial symmetry) or ``"mle"`` (Gaussian maximum likelihood).
+    backend
+        CNN inference backend: ``"auto"``, ``"onnxruntime"``, ``"torch"`` or ``"tensorrt"``.
+    **options
+        Options of the localizer (e.g. ``diameter_px=9`` for a classical method).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per particle with ``frame, x, y, mass`` and method-specific
+        columns; x is the column and y the row in pixels (trackpy's convention).
+    """
+    stack = as_stack(frames)
+    localizer = _localizer(model, method, backend, options)
+    parts = [localizer.locate(frame, i) for i, frame in enumerate(stack)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def track(
+    frames: np.ndarray,
+    model: str = "spots",
+    *,
+    method: str | None = None,
+    backend: str = "auto",
+    search_range_px: float = 5.0,
+    memory: int = 3,
+    **options: Any,
+) -> pd.DataFrame:
+    """Localize particles in every frame and link them into trajectories.
+
+    Parameters
+    ----------
+    frames
+        A 3-D stack (frames, rows, columns) or a single 2-D frame.
+    model, method, backend, **options
+        As in :func:`locate`.
+    search_range_px
+        Largest displacement between frames that can be linked.
+    memory
+        Frames a particle may go undetected and keep its id.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The positions of :func:`locate` with a ``particle`` column.
+    """
+    from livetrack.link import link
+
+    positions = locate(frames, model, method=method, backend=backend, **options)
+    return link(positions, search_range_px=search_range_px, memory=memory)

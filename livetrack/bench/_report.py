@@ -1,0 +1,107 @@
+"""Markdown tables and plots of benchmark results."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from livetrack.bench._accuracy import AccuracyRow
+
+__all__ = ["accuracy_frame", "accuracy_markdown", "plot_rmse_vs_snr"]
+
+
+def accuracy_frame(rows: Sequence[AccuracyRow]) -> pd.DataFrame:
+    """Collect benchmark rows into a DataFrame (one row per scene and localizer)."""
+    records = [
+        {
+            "scene": r.scene,
+            "group": r.group,
+            "snr": r.snr,
+            "localizer": r.localizer,
+            "jaccard": r.jaccard,
+            "precision": r.precision,
+            "recall": r.recall,
+            "rmse_px": r.rmse_px,
+            "crlb_px": r.crlb_px,
+            "rmse_over_crlb": r.rmse_over_crlb,
+            "ms_per_frame": r.ms_per_frame,
+        }
+        for r in rows
+    ]
+    return pd.DataFrame.from_records(records)
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def accuracy_markdown(rows: Sequence[AccuracyRow]) -> str:
+    """Render the accuracy benchmark as a markdown table.
+
+    One line per scene; for each localizer the Jaccard index, RMSE (px),
+    RMSE/CRLB and milliseconds per frame.
+    """
+    table = accuracy_frame(rows)
+    names = list(dict.fromkeys(table["localizer"]))
+    header = ["scene"]
+    for name in names:
+        header += [f"{name} J", f"{name} RMSE", f"{name} /CRLB", f"{name} ms"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for scene, group in table.groupby("scene", sort=False):
+        cells = [scene]
+        by_name = group.set_index("localizer")
+        for name in names:
+            r = by_name.loc[name]
+            cells += [
+                _fmt(r["jaccard"], 3),
+                _fmt(r["rmse_px"], 3),
+                _fmt(r["rmse_over_crlb"], 2),
+                _fmt(r["ms_per_frame"], 1),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_rmse_vs_snr(rows: Sequence[AccuracyRow], path: str | Path) -> Path:
+    """Plot RMSE against SNR on the isolated-spot scenes with the CRLB curve.
+
+    Parameters
+    ----------
+    rows
+        Benchmark rows; only the ``isolated`` group is plotted.
+    path
+        Where to write the PNG.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = accuracy_frame(rows)
+    iso = table[table["group"] == "isolated"].sort_values("snr")
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
+    crlb = iso.drop_duplicates("snr")
+    ax.plot(crlb["snr"], crlb["crlb_px"], "k--", lw=2, label="CRLB")
+    for name, group in iso.groupby("localizer", sort=False):
+        ax.plot(group["snr"], group["rmse_px"], "o-", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("SNR  (I_peak − I_bg) / √I_peak")
+    ax.set_ylabel("RMSE (px)")
+    ax.set_title("Isolated spots: localization error vs SNR")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,74 @@
+"""``livetrack track``: localize (and link) every frame of a TIFF stack offline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from livetrack._errors import InputError
+
+def track(
+    input: Annotated[Path, typer.Argument(help="TIFF frame or stack (frames, rows, columns).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
+    method: Annotated[
+        str | None,
+        typer.Option(help="Classical localizer instead of the CNN: centroid, radial or mle."),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="CNN model: a shipped name (spots, rings) or a model folder.")
+    ] = "spots",
+    backend: Annotated[
+        str, typer.Option(help="CNN inference backend: auto, onnxruntime, torch, tensorrt.")
+    ] = "auto",
+    diameter: Annotated[
+        int, typer.Option("--diameter", help="Feature diameter (px, odd) for --method.")
+    ] = 7,
+    search_range: Annotated[
+        float,
+        typer.Option(help="Linking search range (px); 0 writes positions without linking."),
+    ] = 5.0,
+    memory: Annotated[
+        int, typer.Option(help="Frames a particle may vanish and keep its id when linking.")
+    ] = 3,
+) -> None:
+    """Localize every frame of INPUT and write frame, x, y, ... to OUTPUT.
+
+    Positions follow trackpy's convention: x is the column, y the row, in
+    pixels, and the centre of the top-left pixel is (0, 0).
+    """
+    from livetrack import _api
+    from livetrack._stack import read_stack
+
+    if output.exists() and output.is_dir():
+        raise InputError(f"output {output} is a directory, expected a CSV file path")
+    frames = read_stack(input)
+    options = {"diameter_px": diameter} if method is not None else {}
+    if search_range > 0:
+        table = _api.track(
+            frames,
+            model,
+            method=method,
+            backend=backend,
+            search_range_px=search_range,
+            memory=memory,
+            **options,
+        )
+    else:
+        table = _api.locate(frames, model, method=method, backend=backend, **options)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(output, index=False)
+    n_tracks = table["particle"].nunique() if "particle" in table else 0
+    print(
+        f"{len(frames)} frames, {len(table)} localizations"
+        + (f", {n_tracks} trajectories" if n_tracks else "")
+        + f" -> {output}",
+        file=sys.stderr,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``track`` command to the ``livetrack`` CLI."""
+    app.command("track")(track)

@@ -1,0 +1,49 @@
+"""Simulated microscopy movies with ground truth.
+
+Split by physics, as in DECODE: particle image models (:class:`GaussianPSF`,
+:class:`AiryPSF`, and :class:`RingPSF` for microspheres in brightfield / holography as in
+DeepTrack, Helgadottir et al., Optica 6, 506 (2019)), a camera model (shot, EM and read
+noise, gain, offset, quantization), inhomogeneous and unsteady illumination, particle
+dynamics with persistent ids, the ISBI 2012 SNR definition (Chenouard et al., Nat Methods
+11, 281 (2014)), and movie I/O (TIFF + ground-truth CSV + metadata JSON).
+
+Positions follow trackpy's convention: ``x`` is the column, ``y`` the row, and the centre
+of pixel ``(row 0, col 0)`` is ``(0, 0)``.
+
+Examples
+--------
+>>> from livetrack.simulate import GaussianPSF, simulate_movie
+>>> movie = simulate_movie(n_frames=2, shape=(64, 64), n_particles=5, snr=4.0, seed=0)
+>>> movie.frames.shape, movie.frames.dtype.name
+((2, 64, 64), 'uint16')
+>>> sorted(movie.truth.columns)[:4]
+['amplitude', 'background', 'frame', 'in_frame']
+"""
+
+from livetrack.simulate._camera import Camera
+from livetrack.simulate._dynamics import Dynamics, ParticleState
+from livetrack.simulate._illumination import Illumination, IlluminationState
+from livetrack.simulate._io import read_movie, write_movie
+from livetrack.simulate._movie import TRUTH_COLUMNS, Movie, render_frame, simulate_movie
+from livetrack.simulate._psf import PSF, AiryPSF, GaussianPSF, RingPSF
+from livetrack.simulate._snr import photons_for_snr, snr_of
+
+__all__ = [
+    "PSF",
+    "TRUTH_COLUMNS",
+    "AiryPSF",
+    "Camera",
+    "Dynamics",
+    "GaussianPSF",
+    "Illumination",
+    "IlluminationState",
+    "Movie",
+    "ParticleState",
+    "RingPSF",
+    "photons_for_snr",
+    "read_movie",
+    "render_frame",
+    "simulate_movie",
+    "snr_of",
+    "write_movie",
+]

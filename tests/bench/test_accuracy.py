@@ -1,0 +1,72 @@
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from livetrack import bench
+from livetrack.bench._localizers import available_localizers
+from livetrack.cli import app
+from livetrack.localize import TruthLocalizer
+
+
+def test_suite_covers_the_named_scenes():
+    scenes = bench.accuracy_suite()
+    groups = {s.group for s in scenes}
+    assert groups == {"isolated", "isbi", "illumination", "rings", "wide"}
+    assert sorted(s.snr for s in scenes if s.group == "isolated") == [1, 2, 3, 4, 7, 15, 50]
+    isbi = [s for s in scenes if s.group == "isbi"]
+    assert {s.n_particles for s in isbi} == {100, 500}
+    assert sorted({s.snr for s in isbi}) == [1, 2, 4, 7]
+
+
+def test_truth_replay_scores_perfectly():
+    """A localizer that returns the ground truth must get Jaccard 1 and RMSE 0."""
+    scenes = [s for s in bench.accuracy_suite(quick=True) if s.group in ("isolated", "rings")]
+
+    def truth_factory(scene, camera):
+        movie = scene.simulate(2012 + scenes.index(scene))
+        return TruthLocalizer(movie.truth).locate
+
+    rows = bench.run_accuracy(scenes, {"truth": truth_factory})
+    for row in rows:
+        assert row.jaccard == pytest.approx(1.0)
+        assert row.rmse_px == pytest.approx(0.0, abs=1e-9)
+
+
+def test_classical_rows_are_sane():
+    scenes = [s for s in bench.accuracy_suite(quick=True) if s.name.endswith("SNR 50")]
+    rows = bench.run_accuracy(scenes, available_localizers(["mle"]))
+    (row,) = rows
+    assert row.jaccard > 0.95
+    # The MLE fit is efficient at high SNR: close to the bound, never below it by much.
+    assert 0.8 < row.rmse_over_crlb < 1.5
+    assert row.ms_per_frame > 0
+
+
+def test_rings_have_no_gaussian_bound():
+    scenes = [s for s in bench.accuracy_suite(quick=True) if s.group == "rings"][:1]
+    (row,) = bench.run_accuracy(scenes, available_localizers(["radial"]))
+    assert math.isnan(row.crlb_px)
+    assert row.jaccard > 0.9
+
+
+def test_cli_writes_table_csv_and_plot(tmp_path):
+    result = CliRunner().invoke(
+        app, ["bench", "accuracy", "--quick", "-m", "centroid", "-m", "mle", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "| scene |" in result.stdout
+    assert (tmp_path / "accuracy.md").read_text().count("\n") == 2 + len(
+        bench.accuracy_suite(quick=True)
+    )
+    png = (tmp_path / "accuracy.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    csv = (tmp_path / "accuracy.csv").read_text().splitlines()
+    assert len(csv) == 1 + 2 * len(bench.accuracy_suite(quick=True))
+
+
+def test_unknown_localizer_is_rejected():
+    from livetrack._errors import InputError
+
+    with pytest.raises(InputError, match="unknown localizer 'sextractor'"):
+        available_localizers(["sextractor"])
