@@ -15,20 +15,6 @@ __all__ = ["locate", "track"]
 CLASSICAL_METHODS = ("centroid", "radial", "mle")
 
 
-def _localizer(model: str, method: str | None, backend: str, options: dict[str, Any]):
-    if method is not None:
-        if method not in CLASSICAL_METHODS:
-            raise InputError(
-                f"unknown method {method!r}; choose from {', '.join(CLASSICAL_METHODS)}"
-            )
-        from livetrack.localize import make_localizer
-
-        return make_localizer(method, **options)
-    from livetrack.infer import CNNLocalizer
-
-    return CNNLocalizer(model=model, backend=backend, **options)
-
-
 def locate(
     frames: np.ndarray,
     model: str = "spots",
@@ -52,7 +38,8 @@ def locate(
     backend
         CNN inference backend: ``"auto"``, ``"onnxruntime"``, ``"torch"`` or ``"tensorrt"``.
     **options
-        Options of the localizer (e.g. ``diameter_px=9`` for a classical method).
+        Options of the localizer: ``diameter_px=9`` and the like for a classical
+        method (see :mod:`livetrack.localize`), ``threshold`` for the CNN.
 
     Returns
     -------
@@ -61,9 +48,15 @@ def locate(
         columns; x is the column and y the row in pixels (trackpy's convention).
     """
     stack = as_stack(frames)
-    localizer = _localizer(model, method, backend, options)
-    parts = [localizer.locate(frame, i) for i, frame in enumerate(stack)]
-    return pd.concat(parts, ignore_index=True)
+    if method is None:
+        from livetrack.infer import locate as cnn_locate
+
+        return cnn_locate(stack, model, backend=backend, **options)
+    if method not in CLASSICAL_METHODS:
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(CLASSICAL_METHODS)}")
+    from livetrack.localize import locate as classical_locate
+
+    return classical_locate(stack, method, **options)
 
 
 def track(

@@ -10,6 +10,7 @@ import typer
 
 from livetrack._errors import InputError
 
+
 def track(
     input: Annotated[Path, typer.Argument(help="TIFF frame or stack (frames, rows, columns).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from livetrack._errors import InputError
+from livetrack._stack import as_stack
 
 
 def check_image(image: Any, ndims: tuple[int, ...] = (2,)) -> np.ndarray:
@@ -18,14 +19,7 @@ def check_image(image: Any, ndims: tuple[int, ...] = (2,)) -> np.ndarray:
     if arr.ndim not in ndims:
         want = " or ".join(f"{n}-D" for n in ndims)
         raise InputError(f"image must be {want}, got a {arr.ndim}-D array of shape {arr.shape}")
-    if arr.dtype == bool or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise InputError(f"image must have an integer or float dtype, got {arr.dtype}")
-    if arr.size == 0:
-        raise InputError(f"image is empty (shape {arr.shape})")
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        raise InputError("image contains NaN or infinite values")
+    as_stack(arr, name="image")  # dtype, emptiness and NaN checks shared with file input
     return arr
 
 
