@@ -1,0 +1,29 @@
+"""Run trained CNN localizers: backends (ONNX Runtime, PyTorch), the localizer, ``locate``."""
+
+from livetrack.infer._backends import (
+    AUTO_ORDER,
+    Backend,
+    OnnxRuntimeBackend,
+    TorchBackend,
+    backend_names,
+    default_threads,
+    make_backend,
+    register_backend,
+)
+from livetrack.infer._localizer import CNNLocalizer, locate
+from livetrack.infer._speed import SpeedResult, measure_speed
+
+__all__ = [
+    "AUTO_ORDER",
+    "Backend",
+    "CNNLocalizer",
+    "OnnxRuntimeBackend",
+    "SpeedResult",
+    "TorchBackend",
+    "backend_names",
+    "default_threads",
+    "locate",
+    "make_backend",
+    "measure_speed",
+    "register_backend",
+]

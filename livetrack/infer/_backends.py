@@ -1,0 +1,194 @@
+"""Inference engines behind one small protocol.
+
+A backend runs the network on a normalized, padded float32 batch ``(B, 1, H, W)`` and returns
+the raw maps ``(B, 5, ceil(H / stride), ceil(W / stride))`` as float32 numpy. Normalization
+and decoding happen outside, in numpy, so every backend sees and returns the same arrays.
+New engines (TensorRT) register a factory with :func:`register_backend`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from livetrack._errors import InputError, ModelFileError
+from livetrack.model import ModelSpec, load_net
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An inference engine for one loaded model."""
+
+    name: str
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Map a float32 ``(B, 1, H, W)`` batch to float32 ``(B, 5, h, w)`` maps."""
+        ...
+
+
+def default_threads() -> int:
+    """Threads for CPU inference: the cores this process may use (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OnnxRuntimeBackend:
+    """ONNX Runtime on the CPU (the fast default without a GPU).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Loaded model; its ``model.onnx`` is used.
+    threads : int, optional
+        Intra-op threads; defaults to the usable cores.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or default_threads()
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: on a shared or busy CPU (acquisition,
+        # linking and display threads of the live pipeline) spinning made inference ~1.7x
+        # slower in our measurements and starves the other threads.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(
+                os.fspath(spec.onnx_path), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(
+                f"{spec.onnx_path}: corrupt or unsupported ONNX file ({first})"
+            ) from None
+        self._input = self._session.get_inputs()[0].name
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run the ONNX graph on ``batch``."""
+        return self._session.run(None, {self._input: batch})[0]
+
+
+class TorchBackend:
+    """PyTorch on the CPU or a CUDA GPU.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Loaded model; its ``weights.pt`` is used.
+    device : str, optional
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; defaults to CUDA when available.
+    threads : int, optional
+        If given, sets torch's CPU thread count (process-wide ``torch.set_num_threads``).
+        On a busy machine one thread can be much faster than several.
+    """
+
+    name = "torch"
+
+    def __init__(
+        self, spec: ModelSpec, device: str | None = None, threads: int | None = None
+    ) -> None:
+        import torch
+
+        if threads is not None:
+            torch.set_num_threads(max(1, int(threads)))
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"torch backend: device {device!r} requested but CUDA is unavailable")
+        self.device = device
+        self._torch = torch
+        self._net = load_net(spec, device=device)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network on ``batch``."""
+        torch = self._torch
+        with torch.inference_mode():
+            out = self._net(torch.from_numpy(batch).to(self.device))
+        return out.float().cpu().numpy()
+
+
+@dataclass(frozen=True)
+class _Registration:
+    factory: Callable[[ModelSpec], Backend]
+    available: Callable[[], bool]
+
+
+def _has_module(name: str) -> Callable[[], bool]:
+    def check() -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec(name) is not None
+
+    return check
+
+
+_REGISTRY: dict[str, _Registration] = {
+    "onnxruntime": _Registration(OnnxRuntimeBackend, _has_module("onnxruntime")),
+    "torch": _Registration(TorchBackend, _has_module("torch")),
+}
+
+#: Preference order of ``backend="auto"``; names not registered are skipped.
+AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
+
+
+def register_backend(
+    name: str, factory: Callable[[ModelSpec], Backend], available: Callable[[], bool]
+) -> None:
+    """Register an inference engine under ``name`` (replacing any previous one).
+
+    Parameters
+    ----------
+    name : str
+        Backend name used by ``backend=`` arguments and the CLI.
+    factory : callable
+        ``factory(spec) -> Backend``.
+    available : callable
+        Cheap check whether the engine can run here (used by ``"auto"``).
+    """
+    _REGISTRY[name] = _Registration(factory, available)
+
+
+def backend_names() -> list[str]:
+    """Return the registered backend names."""
+    return sorted(_REGISTRY)
+
+
+def make_backend(spec: ModelSpec, backend: str | Backend = "auto") -> Backend:
+    """Create the backend ``backend`` for ``spec``.
+
+    ``"auto"`` takes the first available of TensorRT, ONNX Runtime and PyTorch.
+
+    Raises
+    ------
+    InputError
+        An unknown or unavailable backend name.
+    """
+    if not isinstance(backend, str):
+        if isinstance(backend, Backend):
+            return backend
+        raise InputError(f"backend must be a name or a Backend, got {type(backend).__name__}")
+    if backend == "auto":
+        for name in AUTO_ORDER:
+            reg = _REGISTRY.get(name)
+            if reg is not None and reg.available():
+                return reg.factory(spec)
+        raise InputError("no inference backend available (install onnxruntime or torch)")
+    reg = _REGISTRY.get(backend)
+    if reg is None:
+        known = ", ".join(["auto", *backend_names()])
+        raise InputError(f"unknown backend {backend!r} (choose from {known})")
+    if not reg.available():
+        raise InputError(f"backend {backend!r} is not available on this machine")
+    return reg.factory(spec)

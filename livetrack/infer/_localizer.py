@@ -1,0 +1,230 @@
+"""The CNN localizer: normalize, run a backend, decode."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from livetrack._errors import InputError
+from livetrack._stack import as_stack
+from livetrack.infer._backends import Backend, make_backend
+from livetrack.model import ModelSpec, decode_maps, empty_table, frame_statistics, load_model
+
+
+class CNNLocalizer:
+    """Locate particles with a trained CNN (satisfies the ``Localizer`` protocol).
+
+    Parameters
+    ----------
+    model : str, path-like or ModelSpec
+        ``"spots"`` (fluorescent spots), ``"rings"`` (brightfield/holographic microspheres),
+        another model name or a model folder.
+    backend : str or Backend
+        ``"auto"`` (TensorRT > ONNX Runtime > PyTorch, whichever is available),
+        ``"onnxruntime"``, ``"torch"``, or a :class:`Backend` instance.
+    threshold : float, optional
+        Detection score threshold in (0, 1]; defaults to the model's calibrated one.
+    camera : object, optional
+        A ``livetrack.simulate.Camera`` (anything with ``to_photons``): frames are converted
+        to photons first, so ``mass`` is in photons, and the refinement fit uses the
+        camera's photon statistics instead of estimating them from the frame.
+    batch_size : int
+        Frames per backend call in :meth:`locate_stack`.
+    refine : bool, optional
+        Refine detections as the model's config says (``spots``: Gaussian maximum-likelihood
+        fit, ``rings``: radial-symmetry centre); defaults to on where the model has a
+        refinement. Off is the fast mode: positions straight from the network.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | ModelSpec = "spots",
+        backend: str | Backend = "auto",
+        threshold: float | None = None,
+        camera: Any = None,
+        batch_size: int = 4,
+        refine: bool | None = None,
+    ) -> None:
+        self.spec = model if isinstance(model, ModelSpec) else load_model(model)
+        if threshold is not None and not 0.0 < float(threshold) <= 1.0:
+            raise InputError(f"threshold must be in (0, 1], got {threshold}")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        self.threshold = float(threshold) if threshold is not None else self.spec.threshold
+        self.camera = camera
+        self.batch_size = int(batch_size)
+        self.refine = (self.spec.refine != "none") if refine is None else bool(refine)
+        self.backend = make_backend(self.spec, backend)
+
+    def __repr__(self) -> str:
+        return (
+            f"CNNLocalizer(model={self.spec.name!r}, backend={self.backend.name!r}, "
+            f"threshold={self.threshold:.3g}, refine={self.refine})"
+        )
+
+    def locate(self, image: np.ndarray, frame: int = 0) -> pd.DataFrame:
+        """Locate the particles in one frame.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            2-D frame (a stack of one frame is accepted too).
+        frame : int
+            Frame number written to the ``frame`` column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``frame, x, y, prob, sigma_x, sigma_y, mass`` (x = column, y = row).
+
+        Raises
+        ------
+        InputError
+            Not a single 2-D real-valued frame, empty, or with NaN/inf values.
+        """
+        stack = as_stack(image, name="image")
+        if stack.shape[0] != 1:
+            raise InputError(
+                f"locate() takes one frame, got a stack of {stack.shape[0]}; use locate_stack()"
+            )
+        return self._locate_batch(stack, [int(frame)])
+
+    def locate_stack(self, frames: np.ndarray, first_frame: int = 0) -> pd.DataFrame:
+        """Locate the particles in every frame of a ``(T, H, W)`` stack (or one frame)."""
+        stack = as_stack(frames, name="frames")
+        tables = [
+            self._locate_batch(
+                stack[i : i + self.batch_size],
+                list(range(first_frame + i, first_frame + min(i + self.batch_size, len(stack)))),
+            )
+            for i in range(0, len(stack), self.batch_size)
+        ]
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return empty_table()
+        return pd.concat(tables, ignore_index=True)
+
+    def predict_maps(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the raw maps and the normalized padded batch for a validated stack.
+
+        Parameters
+        ----------
+        frames : numpy.ndarray
+            ``(T, H, W)`` stack.
+
+        Returns
+        -------
+        maps : numpy.ndarray
+            ``(T, 5, h, w)`` raw network output, cropped to the frame.
+        batch : numpy.ndarray
+            ``(T, 1, H', W')`` normalized, zero-padded input.
+        noise : numpy.ndarray
+            Per-frame noise scale that was divided out (input units).
+        """
+        batch, noise = self._prepare(frames)
+        maps = self.backend.run(batch)
+        s = self.spec.stride
+        h, w = frames.shape[1:]
+        return maps[:, :, : -(-h // s), : -(-w // s)], batch, noise
+
+    def _prepare(self, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t, h, w = stack.shape
+        norm = self.spec.normalization
+        m = norm.pad_multiple
+        batch = np.zeros((t, 1, h + (-h) % m, w + (-w) % m), dtype=np.float32)
+        noise = np.empty(t)
+        for i in range(t):
+            frame = stack[i]
+            if self.camera is not None:
+                frame = np.asarray(self.camera.to_photons(frame), dtype=np.float32)
+            bg, sd = frame_statistics(frame, norm.subsample)
+            view = batch[i, 0, :h, :w]
+            np.subtract(frame, np.float32(bg), out=view, dtype=np.float32, casting="unsafe")
+            view *= np.float32(1.0 / sd)
+            noise[i] = sd
+        return batch, noise
+
+    def _locate_batch(self, stack: np.ndarray, frame_numbers: list[int]) -> pd.DataFrame:
+        maps, batch, noise = self.predict_maps(stack)
+        h, w = stack.shape[1:]
+        tables = []
+        for i, fno in enumerate(frame_numbers):
+            df = decode_maps(
+                maps[i],
+                self.threshold,
+                self.spec.stride,
+                (h, w),
+                frame=fno,
+                image=batch[i, 0, :h, :w],
+                mass_radius_px=self.spec.mass_radius_px,
+                merge_neighbours=self.spec.merge_neighbours,
+                corner_profile=self.spec.corner_profile,
+            )
+            if self.refine and len(df):
+                self._refine(df, batch[i, 0, :h, :w], noise[i])
+            # Mass was summed on the normalized frame; scale back to input units.
+            df["mass"] *= noise[i]
+            tables.append(df)
+        if len(tables) == 1:
+            return tables[0]
+        return pd.concat(tables, ignore_index=True)
+
+    def _refine(self, df: pd.DataFrame, normalized: np.ndarray, noise: float) -> None:
+        from livetrack.infer import _refine
+
+        x, y = df["x"].to_numpy(), df["y"].to_numpy()
+        if self.spec.refine == "radial":
+            r = _refine.refine_radial(normalized, x, y)
+        else:
+            cam = self.camera
+            scale = None if cam is None else _refine.photon_scale_from_camera(cam, noise)
+            r = _refine.refine_gaussian(normalized, x, y, scale=scale)
+            # A single-Gaussian fit is pulled by a close neighbour: keep the network there.
+            r = _refine.drop_crowded(r, x, y, _refine.CROWDED_PX)
+        h, w = normalized.shape
+        ok = r.ok & (r.x >= -0.5) & (r.x < w - 0.5) & (r.y >= -0.5) & (r.y < h - 0.5)
+        df["x"] = np.where(ok, r.x, x)
+        df["y"] = np.where(ok, r.y, y)
+        # The radial-symmetry centre has no uncertainty of its own: keep the network's.
+        ok_sigma = ok & np.isfinite(r.sigma_x) & np.isfinite(r.sigma_y)
+        df["sigma_x"] = np.where(ok_sigma, r.sigma_x, df["sigma_x"].to_numpy())
+        df["sigma_y"] = np.where(ok_sigma, r.sigma_y, df["sigma_y"].to_numpy())
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_localizer(model: str, backend: str) -> CNNLocalizer:
+    return CNNLocalizer(model=model, backend=backend)
+
+
+def locate(
+    frame_or_stack: np.ndarray,
+    model: str | os.PathLike[str] = "spots",
+    backend: str = "auto",
+    threshold: float | None = None,
+) -> pd.DataFrame:
+    """Locate particles in a frame or a ``(T, H, W)`` stack with a CNN model.
+
+    Parameters
+    ----------
+    frame_or_stack : numpy.ndarray
+        2-D frame or 3-D stack (frames, rows, columns).
+    model : str or path-like
+        Model name (``"spots"``, ``"rings"``) or folder.
+    backend : str
+        ``"auto"``, ``"onnxruntime"`` or ``"torch"``.
+    threshold : float, optional
+        Detection threshold; the model's calibrated one by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``frame, x, y, prob, sigma_x, sigma_y, mass``.
+    """
+    loc = _cached_localizer(os.fspath(model), backend)
+    if threshold is not None:
+        loc = CNNLocalizer(model=loc.spec, backend=loc.backend, threshold=threshold)
+    return loc.locate_stack(frame_or_stack)

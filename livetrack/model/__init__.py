@@ -1,0 +1,78 @@
+"""The CNN localizer: network, input normalization, decoding, saved-model folders.
+
+Importing this package does not import torch; :class:`LocalizationNet`, :func:`load_net`,
+:func:`export_onnx` and :func:`save_model` import it when first used.
+"""
+
+from typing import Any
+
+from livetrack.model._config import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAP_CHANNELS,
+    REFINE_MODES,
+    ModelSpec,
+    NetConfig,
+)
+from livetrack.model._decode import (
+    COLUMNS,
+    CORNER_BINS,
+    corner_distance,
+    decode_maps,
+    empty_table,
+    find_peaks,
+)
+from livetrack.model._io import (
+    SHIPPED_MODELS_DIR,
+    available_models,
+    export_onnx,
+    load_model,
+    load_net,
+    model_search_path,
+    resolve_model_dir,
+    save_model,
+)
+from livetrack.model._normalize import (
+    NormalizationConfig,
+    frame_statistics,
+    normalize_frame,
+    pad_batch,
+)
+
+__all__ = [
+    "COLUMNS",
+    "CORNER_BINS",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MAP_CHANNELS",
+    "REFINE_MODES",
+    "SHIPPED_MODELS_DIR",
+    "LocalizationNet",
+    "ModelSpec",
+    "NetConfig",
+    "NormalizationConfig",
+    "available_models",
+    "corner_distance",
+    "count_parameters",
+    "decode_maps",
+    "empty_table",
+    "export_onnx",
+    "find_peaks",
+    "frame_statistics",
+    "load_model",
+    "load_net",
+    "model_search_path",
+    "normalize_frame",
+    "pad_batch",
+    "resolve_model_dir",
+    "save_model",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The network needs torch; keep `import livetrack.model` light for ONNX-only use.
+    if name in ("LocalizationNet", "count_parameters"):
+        from livetrack.model import _net
+
+        return getattr(_net, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,134 @@
+"""Torch-free description of a saved model: architecture, normalization, decoding."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livetrack.model._normalize import NormalizationConfig
+
+#: Output channels of the network, in order.
+MAP_CHANNELS = ("logit", "dx_px", "dy_px", "log_sigma_x_px", "log_sigma_y_px")
+
+#: Values of ``ModelSpec.refine``.
+REFINE_MODES = ("none", "gaussian", "radial")
+
+#: Identifies a livetrack model folder; bumped when the folder layout or maps change.
+FORMAT_NAME = "livetrack-cnn"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture of :class:`LocalizationNet`.
+
+    Attributes
+    ----------
+    width_s2 : int
+        Channels of the feature maps at stride 2 (the output resolution).
+    width_s4 : int
+        Channels of the context branch at stride 4.
+    depth_s2 : int
+        Number of 3x3 conv layers at stride 2 before the context branch.
+    depth_s4 : int
+        Number of 3x3 conv layers at stride 4 (they set the receptive field).
+    stride : int
+        Output stride in pixels; fixed at 2 by this architecture.
+    input_softclip : float
+        Inputs (in noise units) pass through ``c * asinh(x / c)`` with this ``c``; 0 = off.
+    """
+
+    width_s2: int = 16
+    width_s4: int = 32
+    depth_s2: int = 2
+    depth_s4: int = 2
+    stride: int = 2
+    input_softclip: float = 10.0
+
+    def to_dict(self) -> dict:
+        """Return the configuration as a JSON-serializable dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to run a saved model, read from its ``config.json``.
+
+    Attributes
+    ----------
+    name : str
+        Model name (``"spots"``, ``"rings"``, ...).
+    net : NetConfig
+        Architecture.
+    normalization : NormalizationConfig
+        Input normalization.
+    threshold : float
+        Detection score threshold calibrated on validation data.
+    mass_radius_px : int
+        Half width of the window summed for ``mass``.
+    merge_neighbours : bool
+        Decode positions as the ``p / sigma^2``-weighted mean over the peak's 3x3 cells.
+    refine : str
+        ``"none"``; ``"gaussian"``: refine each detection by a Gaussian maximum-likelihood
+        fit started at the CNN position (spot models; reaches the Cramér-Rao bound at high
+        SNR, where the network's own regression has a floor); ``"radial"``: move it to the
+        centre of radial symmetry of the surrounding window (ring models).
+    corner_profile : tuple of float
+        Detection-score correction near output-cell corners (see
+        :func:`livetrack.model.decode_maps`), measured at calibration; empty = none.
+    folder : pathlib.Path or None
+        Folder the model was loaded from (None for an unsaved model).
+    metadata : dict
+        Free-form provenance: recipe, training time, validation numbers.
+    """
+
+    name: str
+    net: NetConfig = field(default_factory=NetConfig)
+    normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
+    threshold: float = 0.5
+    mass_radius_px: int = 3
+    merge_neighbours: bool = True
+    refine: str = "none"
+    corner_profile: tuple[float, ...] = ()
+    folder: Path | None = None
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def stride(self) -> int:
+        """Output stride of the maps in pixels."""
+        return self.net.stride
+
+    @property
+    def weights_path(self) -> Path:
+        """Path of the torch state_dict."""
+        return self._file("weights.pt")
+
+    @property
+    def onnx_path(self) -> Path:
+        """Path of the ONNX export."""
+        return self._file("model.onnx")
+
+    def _file(self, name: str) -> Path:
+        if self.folder is None:
+            raise ValueError(f"model {self.name!r} has no folder")
+        return self.folder / name
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the ``config.json`` content."""
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "net": self.net.to_dict(),
+            "normalization": self.normalization.to_dict(),
+            "stride": self.stride,
+            "threshold": float(self.threshold),
+            "mass_radius_px": int(self.mass_radius_px),
+            "merge_neighbours": bool(self.merge_neighbours),
+            "refine": self.refine,
+            "corner_profile": [round(float(v), 4) for v in self.corner_profile],
+            "map_channels": list(MAP_CHANNELS),
+            "files": {"weights": "weights.pt", "onnx": "model.onnx"},
+            "metadata": self.metadata,
+        }

@@ -1,0 +1,238 @@
+"""Saved models: self-describing folders with config.json, weights.pt and model.onnx.
+
+A name such as ``"spots"`` resolves to ``<repo>/calibration/spots`` (or to a folder of that
+name under any directory listed in the ``LIVETRACK_MODEL_PATH`` environment variable, which
+is searched first); anything else is taken as a folder path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from livetrack._errors import ModelFileError
+from livetrack.model._config import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    REFINE_MODES,
+    ModelSpec,
+    NetConfig,
+)
+from livetrack.model._normalize import NormalizationConfig
+
+if TYPE_CHECKING:
+    from livetrack.model._net import LocalizationNet
+
+#: Where the shipped models live (calibration/ at the repository root).
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parents[2] / "calibration"
+
+ONNX_OPSET = 17
+
+
+def model_search_path() -> list[Path]:
+    """Return the directories searched for named models, highest priority first."""
+    extra = os.environ.get("LIVETRACK_MODEL_PATH", "")
+    dirs = [Path(p) for p in extra.split(os.pathsep) if p]
+    return [*dirs, SHIPPED_MODELS_DIR]
+
+
+def available_models() -> list[str]:
+    """Return the names of the models found on the search path."""
+    names: set[str] = set()
+    for d in model_search_path():
+        if d.is_dir():
+            names.update(p.parent.name for p in d.glob("*/config.json"))
+    return sorted(names)
+
+
+def resolve_model_dir(name_or_folder: str | os.PathLike[str]) -> Path:
+    """Return the folder of a model given by name or path.
+
+    Raises
+    ------
+    ModelFileError
+        If no such model folder exists.
+    """
+    text = os.fspath(name_or_folder)
+    path = Path(text)
+    if path.is_dir():
+        return path
+    if os.sep not in text and "/" not in text:
+        for d in model_search_path():
+            if (d / text).is_dir():
+                return d / text
+        known = ", ".join(available_models()) or "none"
+        raise ModelFileError(f"no model named {text!r} (available: {known})")
+    raise ModelFileError(f"model folder not found: {path}")
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise ModelFileError(f"{folder}: not a livetrack model folder (missing config.json)")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{cfg_path}: unreadable model config ({exc})") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{cfg_path}: not a livetrack model config")
+    version = cfg.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{cfg_path}: model format version {version!r}, this livetrack reads version "
+            f"{FORMAT_VERSION}; retrain or update livetrack"
+        )
+    return cfg
+
+
+def load_model(name_or_folder: str | os.PathLike[str]) -> ModelSpec:
+    """Read a saved model's description (weights are loaded by the inference backend).
+
+    Parameters
+    ----------
+    name_or_folder : str or path-like
+        ``"spots"``, ``"rings"``, another name on the search path, or a model folder.
+
+    Returns
+    -------
+    ModelSpec
+        The model's architecture, normalization, threshold and file locations.
+
+    Raises
+    ------
+    ModelFileError
+        A missing folder or file, an unreadable config, or another format version.
+    """
+    folder = resolve_model_dir(name_or_folder)
+    cfg = _read_config(folder)
+    try:
+        spec = ModelSpec(
+            name=str(cfg["name"]),
+            net=NetConfig(**cfg["net"]),
+            normalization=NormalizationConfig(**cfg["normalization"]),
+            threshold=float(cfg["threshold"]),
+            mass_radius_px=int(cfg.get("mass_radius_px", 3)),
+            merge_neighbours=bool(cfg.get("merge_neighbours", True)),
+            refine=str(cfg.get("refine", "none")),
+            corner_profile=tuple(float(v) for v in cfg.get("corner_profile", ())),
+            folder=folder,
+            metadata=dict(cfg.get("metadata", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{folder / 'config.json'}: invalid model config ({exc})") from None
+    if not 0.0 < spec.threshold <= 1.0:
+        raise ModelFileError(f"{folder / 'config.json'}: threshold must be in (0, 1]")
+    if spec.refine not in REFINE_MODES:
+        raise ModelFileError(f"{folder / 'config.json'}: unknown refine mode {spec.refine!r}")
+    for path in (spec.weights_path, spec.onnx_path):
+        if not path.is_file():
+            raise ModelFileError(f"{folder}: missing model file {path.name}")
+    return spec
+
+
+def load_net(spec: ModelSpec, device: str = "cpu") -> LocalizationNet:
+    """Build the network of ``spec`` and load its weights, in eval mode.
+
+    Raises
+    ------
+    ModelFileError
+        Weights that are corrupt or do not match the architecture.
+    """
+    import torch
+
+    from livetrack.model._net import LocalizationNet
+
+    net = LocalizationNet(spec.net)
+    try:
+        state = torch.load(spec.weights_path, map_location=device, weights_only=True)
+        net.load_state_dict(state)
+    except FileNotFoundError:
+        raise ModelFileError(f"{spec.folder}: missing model file weights.pt") from None
+    except Exception as exc:  # torch raises many types for a damaged file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(
+            f"{spec.weights_path}: corrupt or incompatible weights ({first})"
+        ) from None
+    return net.to(device).eval()
+
+
+def export_onnx(net: LocalizationNet, path: str | os.PathLike[str]) -> None:
+    """Export ``net`` to ONNX with dynamic batch, height and width (opset 17).
+
+    BatchNorm layers are folded into the convolutions by the exporter (eval mode), so the
+    graph holds only Conv, ConvTranspose, Relu, Add and Slice nodes. Inputs must have H and W
+    divisible by ``LocalizationNet.PAD_MULTIPLE`` (the inference code pads them).
+    """
+    import warnings
+
+    import torch
+
+    from livetrack.model._net import PaddedInputNet, fold_batchnorm
+
+    net = net.eval().cpu()
+    m = net.PAD_MULTIPLE
+    dummy = torch.zeros(1, 1, 16 * m, 16 * m)
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of one that needs onnxscript;
+        # its output for this plain conv graph is what we want.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _export(torch, PaddedInputNet(fold_batchnorm(net)).eval(), dummy, path)
+
+
+def _export(torch: Any, net: Any, dummy: Any, path: str | os.PathLike[str]) -> None:
+    torch.onnx.export(
+        net,
+        (dummy,),
+        os.fspath(path),
+        opset_version=ONNX_OPSET,
+        input_names=["frames"],
+        output_names=["maps"],
+        dynamic_axes={
+            "frames": {0: "batch", 2: "height", 3: "width"},
+            "maps": {0: "batch", 2: "map_height", 3: "map_width"},
+        },
+        do_constant_folding=True,
+        dynamo=False,
+    )
+
+
+def save_model(
+    net: LocalizationNet,
+    spec: ModelSpec,
+    folder: str | os.PathLike[str],
+    recipe_text: str | None = None,
+) -> ModelSpec:
+    """Write a model folder: config.json, weights.pt, model.onnx (and recipe.toml).
+
+    Parameters
+    ----------
+    net : LocalizationNet
+        Trained network (moved to the CPU for saving).
+    spec : ModelSpec
+        Description to write; its ``folder`` is replaced by ``folder``.
+    folder : str or path-like
+        Destination, created if needed; existing files are overwritten.
+    recipe_text : str, optional
+        The training recipe (TOML) to store beside the model.
+
+    Returns
+    -------
+    ModelSpec
+        The spec as it will be loaded back.
+    """
+    import dataclasses
+
+    import torch
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = dataclasses.replace(spec, folder=out)
+    net = net.eval().cpu()
+    torch.save(net.state_dict(), spec.weights_path)
+    export_onnx(net, spec.onnx_path)
+    if recipe_text is not None:
+        (out / "recipe.toml").write_text(recipe_text, encoding="utf-8")
+    (out / "config.json").write_text(json.dumps(spec.to_json(), indent=2) + "\n", encoding="utf-8")
+    return spec

@@ -1,0 +1,167 @@
+"""The fully convolutional localization network.
+
+The net maps a normalized frame ``(B, 1, H, W)`` to per-cell maps at an output stride of
+2 pixels: a detection logit, the sub-pixel offset (dx, dy) from the cell centre to the
+particle centre in pixels, and the log of the predicted localization error
+(log sigma_x, log sigma_y) in pixels -- the representation of DECODE and Spotiflow.
+Only Conv/ReLU/BatchNorm/ConvTranspose/Pad/Slice ops are used so the graph exports to ONNX
+(opset 17) and TensorRT unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from livetrack.model._config import MAP_CHANNELS, NetConfig
+
+LOG_SIGMA_FLOOR = -6.0
+
+
+def _conv_bn(
+    c_in: int, c_out: int, kernel: int = 3, stride: int = 1, dilation: int = 1
+) -> nn.Module:
+    pad = dilation * (kernel - 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=pad, dilation=dilation, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class LocalizationNet(nn.Module):
+    """Small U-shaped fully convolutional localizer with output stride 2.
+
+    Parameters
+    ----------
+    config : NetConfig
+        Architecture.
+    """
+
+    #: Inputs are zero-padded to a multiple of this before the net runs.
+    PAD_MULTIPLE = 4
+
+    def __init__(self, config: NetConfig | None = None) -> None:
+        super().__init__()
+        cfg = config or NetConfig()
+        self.config = cfg
+        c2, c4 = cfg.width_s2, cfg.width_s4
+        # A 4x4 stride-2 stem sees every input pixel once per output cell pair, cheaper
+        # than full-resolution convs and exact enough for sub-pixel offsets.
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, c2, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(inplace=True),
+        )
+        self.s2 = nn.Sequential(*[_conv_bn(c2, c2) for _ in range(cfg.depth_s2)])
+        self.down = _conv_bn(c2, c4, stride=2)
+        self.s4 = nn.Sequential(
+            *[_conv_bn(c4, c4, dilation=1 + (i % 2)) for i in range(cfg.depth_s4)]
+        )
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(c4, c2, 2, stride=2, bias=False),
+            nn.BatchNorm2d(c2),
+        )
+        self.fuse = _conv_bn(c2, c2)
+        self.head = nn.Conv2d(c2, len(MAP_CHANNELS), 1)
+        with torch.no_grad():
+            # Start with a low detection probability: almost every cell is background.
+            self.head.bias.zero_()
+            self.head.bias[0] = -4.0
+            self.head.bias[3:] = -1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(B, 1, H, W)`` to ``(B, 5, ceil(H / 2), ceil(W / 2))`` maps (any H, W)."""
+        h, w = x.shape[-2], x.shape[-1]
+        m = self.PAD_MULTIPLE
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            x = functional.pad(x, (0, pw, 0, ph))
+        out = self.forward_padded(x)
+        s = self.config.stride
+        return out[:, :, : (h + s - 1) // s, : (w + s - 1) // s]
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """Run on input whose H and W are multiples of :attr:`PAD_MULTIPLE` (exported graph)."""
+        c = self.config.input_softclip
+        if c > 0:
+            # Bright spots reach 10^4 noise units; asinh keeps the low-SNR range linear and
+            # compresses the rest, so BatchNorm statistics are not ruled by a few pixels.
+            u = x * (1.0 / c)
+            a = torch.abs(u)
+            # asinh spelled with ops every exporter knows (aten::asinh has no ONNX symbolic).
+            x = torch.sign(u) * torch.log(a + torch.sqrt(a * a + 1.0)) * c
+        f2 = self.s2(self.stem(x))
+        f4 = self.s4(self.down(f2))
+        f = self.fuse(torch.relu(f2 + self.up(f4)))
+        out = self.head(f)
+        # A soft floor on log sigma (~0.0025 px) keeps the NLL finite without the dead
+        # gradients of a hard clamp; it is part of the graph so every backend applies it.
+        log_sigma = functional.softplus(out[:, 3:] - LOG_SIGMA_FLOOR) + LOG_SIGMA_FLOOR
+        return torch.cat([out[:, :3], log_sigma], dim=1)
+
+
+class PaddedInputNet(nn.Module):
+    """Export wrapper: the graph of :meth:`LocalizationNet.forward_padded` only."""
+
+    def __init__(self, net: LocalizationNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the wrapped net on pre-padded input."""
+        return self.net.forward_padded(x)
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Return the number of trainable parameters of ``net``."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def fold_batchnorm(net: LocalizationNet) -> LocalizationNet:
+    """Return an eval-mode copy of ``net`` with every BatchNorm folded into its convolution.
+
+    The exported graph then holds only Conv/ConvTranspose (with bias), Relu and elementwise
+    ops, which every runtime fuses and TensorRT runs at full speed.
+    """
+    import copy
+
+    folded = copy.deepcopy(net).eval()
+    for seq in folded.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        layers = list(seq)
+        for i in range(len(layers) - 1):
+            conv, bn = layers[i], layers[i + 1]
+            if isinstance(conv, nn.Conv2d | nn.ConvTranspose2d) and isinstance(bn, nn.BatchNorm2d):
+                seq[i] = _fuse(conv, bn)
+                seq[i + 1] = nn.Identity()
+    return folded
+
+
+def _fuse(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
+    with torch.no_grad():
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        fused = copy_conv_with_bias(conv)
+        # Conv2d weights are (out, in, k, k); ConvTranspose2d weights are (in, out, k, k).
+        shape = (-1, 1, 1, 1) if isinstance(conv, nn.Conv2d) else (1, -1, 1, 1)
+        fused.weight.copy_(conv.weight * scale.reshape(shape))
+        fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    return fused
+
+
+def copy_conv_with_bias(conv: nn.Conv2d | nn.ConvTranspose2d) -> nn.Module:
+    """Return an untrained copy of ``conv``'s layout with a bias term."""
+    cls = type(conv)
+    return cls(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=True,
+    )

@@ -1,0 +1,38 @@
+"""Train CNN localizers on simulated data (``livetrack train RECIPE.toml``)."""
+
+from typing import Any
+
+from livetrack.train._config import (
+    DataConfig,
+    OptimConfig,
+    TrainConfig,
+    ValidationConfig,
+    config_from_dict,
+    load_recipe,
+)
+
+__all__ = [
+    "DataConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "TrainResult",
+    "ValidationConfig",
+    "calibrate",
+    "config_from_dict",
+    "load_recipe",
+    "make_batch",
+    "train",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The loop imports torch; keep `import livetrack.train` light.
+    if name in ("train", "TrainResult", "calibrate"):
+        from livetrack.train import _loop
+
+        return getattr(_loop, name)
+    if name == "make_batch":
+        from livetrack.train._data import make_batch
+
+        return make_batch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

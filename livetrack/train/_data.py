@@ -1,0 +1,213 @@
+"""Simulated training patches with domain randomization, and their target maps.
+
+Each patch draws its own PSF, background, illumination field, camera and particle count, so
+the network never sees the same imaging conditions twice; positions are continuous and
+extend past the patch border so that cut spots are learned too. Patches go through the same
+:func:`livetrack.model.normalize_frame` as frames at inference time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from livetrack.model import frame_statistics
+from livetrack.train._config import DataConfig
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of normalized patches and their targets at the output stride.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        ``(B, 1, P, P)`` float32 normalized patches.
+    det : numpy.ndarray
+        ``(B, h, w)`` float32: 1 in the cell that owns a particle centre, else 0.
+    offset : numpy.ndarray
+        ``(B, 2, h, w)`` float32 target (dx, dy) in pixels from each cell centre to the
+        nearest particle owning a cell within one cell of it.
+    weight : numpy.ndarray
+        ``(B, h, w)`` float32 weight of the offset loss (1 owning cell, ``neighbour_weight``
+        around it, 0 elsewhere).
+    truth : list of numpy.ndarray
+        Per patch ``(N, 2)`` true (x, y) of the particles centred inside the patch.
+    """
+
+    images: np.ndarray
+    det: np.ndarray
+    offset: np.ndarray
+    weight: np.ndarray
+    truth: list[np.ndarray]
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _draw_psf(cfg: DataConfig, rng: np.random.Generator) -> Any:
+    from livetrack.simulate import AiryPSF, GaussianPSF, RingPSF
+
+    if cfg.psf == "ring":
+        radius = float(rng.uniform(*cfg.ring_radius_px))
+        envelope = radius * float(rng.uniform(*cfg.ring_envelope_ratio))
+        contrast = -1.0 if rng.random() < cfg.dark_ring_fraction else 1.0
+        return RingPSF(radius_px=radius, contrast=contrast, envelope_px=envelope, supersample=2)
+    sigma = float(rng.uniform(*cfg.sigma_px))
+    if rng.random() < cfg.airy_fraction:
+        # An Airy spot's core matches a Gaussian of sigma ~ 0.42 * radius (Zhang 2007).
+        return AiryPSF(radius_px=sigma / 0.42, supersample=3)
+    return GaussianPSF(sigma_px=sigma)
+
+
+def _draw_camera(cfg: DataConfig, rng: np.random.Generator) -> Any:
+    from livetrack.simulate import Camera
+
+    em = float(rng.uniform(50.0, 300.0)) if rng.random() < cfg.em_fraction else None
+    return Camera(
+        quantum_efficiency=1.0,
+        gain_adu_per_e=_log_uniform(rng, *cfg.camera_gain_log) / (em or 1.0) ** 0.5,
+        offset_adu=float(rng.uniform(*cfg.camera_offset_adu)),
+        read_noise_e=float(rng.uniform(*cfg.read_noise_e)),
+        em_gain=em,
+        bit_depth=16,
+    )
+
+
+def _draw_snr(cfg: DataConfig, rng: np.random.Generator, n: int) -> np.ndarray:
+    low = rng.uniform(*cfg.snr_low, size=n)
+    lo, hi = cfg.snr
+    high = np.exp(rng.uniform(math.log(lo), math.log(hi), size=n))
+    return np.where(rng.random(n) < cfg.snr_low_fraction, low, high)
+
+
+def _illumination_field(
+    cfg: DataConfig, rng: np.random.Generator, p: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplier and relative background texture of one patch."""
+    ratio = float(rng.uniform(*cfg.illumination_ratio))
+    # A patch is a small piece of a frame: the frame-wide field looks like a gradient here.
+    coords = (np.arange(p) - (p - 1) / 2) / p
+    angle = rng.uniform(0, 2 * math.pi)
+    ramp = math.cos(angle) * coords[None, :] + math.sin(angle) * coords[:, None]
+    mult = 1.0 + (ratio - 1.0) * (ramp - ramp.min()) / max(np.ptp(ramp), 1e-9)
+    mult *= float(rng.uniform(0.5, 2.0)) / mult.mean()
+    if cfg.flicker_std > 0:
+        mult *= max(0.1, 1.0 + cfg.flicker_std * rng.standard_normal())
+    texture = np.ones((p, p))
+    strength = float(rng.uniform(*cfg.structured_background))
+    if strength > 0:
+        from scipy import ndimage
+
+        noise = ndimage.gaussian_filter(rng.standard_normal((p, p)), rng.uniform(3, 12))
+        texture = np.maximum(0.0, 1.0 + strength * noise / max(noise.std(), 1e-9))
+    return mult, texture
+
+
+def simulate_patch(cfg: DataConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate one raw camera patch.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        ``(P, P)`` camera image (uint16 ADU) converted to float32.
+    xy : numpy.ndarray
+        ``(N, 2)`` (x, y) of the particles whose centre is inside the patch.
+    """
+    from livetrack.simulate import photons_for_snr, render_frame
+
+    p = cfg.patch_px
+    psf = _draw_psf(cfg, rng)
+    mean_n = float(rng.uniform(*cfg.particles_per_patch))
+    if rng.random() < cfg.dense_fraction:
+        mean_n *= float(rng.uniform(1.0, 3.0))
+    area = (p + 2 * cfg.outside_px) ** 2 / p**2
+    n = int(rng.poisson(mean_n * area))
+    lo, hi = -0.5 - cfg.outside_px, p - 0.5 + cfg.outside_px
+    x = rng.uniform(lo, hi, size=n)
+    y = rng.uniform(lo, hi, size=n)
+    bg = _log_uniform(rng, *cfg.background_photons_log)
+    amp = np.asarray(photons_for_snr(_draw_snr(cfg, rng, n), bg, psf), dtype=np.float64)
+    mult, texture = _illumination_field(cfg, rng, p)
+    camera = _draw_camera(cfg, rng)
+    image = render_frame((p, p), x, y, amp, psf, bg * texture, mult, camera, rng)
+    inside = (x >= -0.5) & (x < p - 0.5) & (y >= -0.5) & (y < p - 0.5)
+    return image.astype(np.float32), np.column_stack([x[inside], y[inside]])
+
+
+def target_maps(
+    xy: np.ndarray, shape: tuple[int, int], stride: int, neighbour_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the detection, offset and weight maps for particle centres ``xy`` in a patch.
+
+    Parameters
+    ----------
+    xy : numpy.ndarray
+        ``(N, 2)`` particle (x, y) inside the patch.
+    shape : tuple of int
+        Map shape ``(h, w)``.
+    stride : int
+        Output stride in pixels.
+    neighbour_weight : float
+        Offset-loss weight of the 8 cells around each owning cell.
+
+    Returns
+    -------
+    det, offset, weight : numpy.ndarray
+        See :class:`Batch`.
+    """
+    h, w = shape
+    det = np.zeros((h, w), np.float32)
+    offset = np.zeros((2, h, w), np.float32)
+    weight = np.zeros((h, w), np.float32)
+    best = np.full((h, w), np.inf)
+    centre = (stride - 1) / 2.0
+    for x, y in xy:
+        ci = math.floor((y + 0.5) / stride)
+        cj = math.floor((x + 0.5) / stride)
+        ci, cj = min(max(ci, 0), h - 1), min(max(cj, 0), w - 1)
+        det[ci, cj] = 1.0
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                i, j = ci + di, cj + dj
+                if not (0 <= i < h and 0 <= j < w):
+                    continue
+                dx, dy = x - (j * stride + centre), y - (i * stride + centre)
+                d2 = dx * dx + dy * dy
+                # Each cell regresses to the nearest particle; owning cells always win.
+                own = di == 0 and dj == 0
+                rank = d2 - (1e6 if own else 0.0)
+                if rank < best[i, j]:
+                    best[i, j] = rank
+                    offset[0, i, j], offset[1, i, j] = dx, dy
+                    weight[i, j] = 1.0 if own else neighbour_weight
+    return det, offset, weight
+
+
+def make_batch(
+    cfg: DataConfig,
+    rng: np.random.Generator,
+    batch_size: int,
+    stride: int,
+    neighbour_weight: float,
+) -> Batch:
+    """Simulate, normalize and label a batch of training patches."""
+    p = cfg.patch_px
+    h = w = -(-p // stride)
+    images = np.empty((batch_size, 1, p, p), np.float32)
+    det = np.empty((batch_size, h, w), np.float32)
+    offset = np.empty((batch_size, 2, h, w), np.float32)
+    weight = np.empty((batch_size, h, w), np.float32)
+    truth = []
+    for b in range(batch_size):
+        image, xy = simulate_patch(cfg, rng)
+        bg, noise = frame_statistics(image)
+        jitter = 1.0 + cfg.norm_jitter * float(rng.uniform(-1.0, 1.0))
+        images[b, 0] = (image - bg) / (noise * jitter)
+        det[b], offset[b], weight[b] = target_maps(xy, (h, w), stride, neighbour_weight)
+        truth.append(xy)
+    return Batch(images, det, offset, weight, truth)

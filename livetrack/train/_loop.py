@@ -1,0 +1,327 @@
+"""The training loop: simulate, step, validate, checkpoint, calibrate, save."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livetrack._errors import InputError
+from livetrack.model import ModelSpec, save_model
+from livetrack.train._config import TrainConfig
+from livetrack.train._data import make_batch
+from livetrack.train._validate import (
+    calibrate_threshold,
+    corner_profile,
+    scene_maps,
+    score_scenes,
+    summarize,
+    validation_scenes,
+)
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "train_log.csv"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The saved model (loadable with ``livetrack.model.load_model(spec.folder)``).
+    steps : int
+        Optimizer steps done.
+    seconds : float
+        Wall time spent training (all sessions, when resumed).
+    first_loss, last_loss : float
+        Mean training loss over the first and last 10 % of steps of this session.
+    validation : dict
+        Per-scene validation metrics at the calibrated threshold.
+    """
+
+    spec: ModelSpec
+    steps: int
+    seconds: float
+    first_loss: float
+    last_loss: float
+    validation: dict[str, dict[str, float]]
+
+
+class _NetBackend:
+    """Backend wrapper around the network being trained (eval mode, no grad)."""
+
+    name = "torch"
+
+    def __init__(self, net: Any, device: str) -> None:
+        self.net, self.device = net, device
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        self.net.eval()
+        with torch.no_grad():
+            out = self.net(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+        self.net.train()
+        return out
+
+
+def _lr_factor(progress: float, warmup: float) -> float:
+    if progress < warmup:
+        return max(progress / warmup, 1e-3)
+    p = (progress - warmup) / max(1.0 - warmup, 1e-9)
+    return 0.5 * (1.0 + math.cos(math.pi * min(p, 1.0))) * 0.99 + 0.01
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | os.PathLike[str],
+    resume: bool = False,
+    recipe_text: str | None = None,
+    progress: bool = True,
+    device: str | None = None,
+) -> TrainResult:
+    """Train a model from a recipe and save it as a model folder.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The recipe.
+    out_dir : str or path-like
+        Model folder to write (config.json, weights.pt, model.onnx, recipe.toml,
+        train_log.csv); the checkpoint lives there while training and is removed at the end.
+    resume : bool
+        Continue from ``out_dir/checkpoint.pt``.
+    recipe_text : str, optional
+        Recipe file text to store with the model.
+    progress : bool
+        Show a tqdm progress bar (loss, validation Jaccard and RMSE).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``...; CUDA when available by default.
+
+    Returns
+    -------
+    TrainResult
+        The saved model and training statistics.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from livetrack.infer import CNNLocalizer
+    from livetrack.model import LocalizationNet
+    from livetrack.train._loss import localization_loss
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    opt_cfg = config.optim
+    torch_threads(opt_cfg.threads)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    net = LocalizationNet(config.model).to(device)
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay
+    )
+    step, elapsed_before = 0, 0.0
+    ckpt_path = out / CHECKPOINT
+    if opt_cfg.init_from and not resume:
+        from livetrack.model import load_model, load_net
+
+        start = load_model(opt_cfg.init_from)
+        if start.net != config.model:
+            raise InputError(f"optim.init_from: {opt_cfg.init_from!r} has another architecture")
+        net.load_state_dict(load_net(start, device=device).state_dict())
+    if resume:
+        if not ckpt_path.is_file():
+            raise InputError(f"--resume: no checkpoint at {ckpt_path}")
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ckpt["config"] != config.to_dict():
+            raise InputError(f"--resume: {ckpt_path} was made with a different recipe")
+        net.load_state_dict(ckpt["net"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        rng.bit_generator.state = ckpt["rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        step, elapsed_before = int(ckpt["step"]), float(ckpt["seconds"])
+
+    # Detections are refined by a Gaussian fit (spots) or radial symmetry (rings); see
+    # livetrack.infer._refine.
+    refine = "gaussian" if config.data.psf == "gaussian" else "radial"
+    spec = ModelSpec(name=config.name, net=config.model, refine=refine)
+    scenes = validation_scenes(config)
+    localizer = CNNLocalizer(spec, backend=_NetBackend(net, device), threshold=0.5, refine=False)
+    stride = config.model.stride
+    gate = config.validation.gate_px
+    warm = opt_cfg.warmup_steps / opt_cfg.steps
+    budget_s = opt_cfg.time_budget_min * 60.0 if opt_cfg.time_budget_min else None
+
+    log_new = not (resume and (out / LOG).is_file())
+    log_file = (out / LOG).open("w" if log_new else "a", newline="", encoding="utf-8")
+    log = csv.writer(log_file)
+    if log_new:
+        log.writerow(["step", "seconds", "lr", "loss", "det", "nll", "val_jaccard", "val_rmse_px"])
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    bar = tqdm(total=opt_cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
+    net.train()
+    val_j, val_rmse = float("nan"), float("nan")
+    run_loss = None
+    try:
+        while True:
+            seconds = elapsed_before + time.perf_counter() - t0
+            frac = step / opt_cfg.steps
+            if budget_s is not None:
+                frac = max(frac, seconds / budget_s)
+            if frac >= 1.0:
+                break
+            lr = opt_cfg.lr * _lr_factor(frac, warm)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            b = make_batch(config.data, rng, opt_cfg.batch_size, stride, opt_cfg.neighbour_weight)
+            tensors = [
+                torch.from_numpy(a).to(device) for a in (b.images, b.det, b.offset, b.weight)
+            ]
+            maps = net(tensors[0])
+            loss, parts = localization_loss(
+                maps, *tensors[1:], det_weight=opt_cfg.det_weight, pos_weight=opt_cfg.pos_weight
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            optimizer.step()
+            step += 1
+            loss_value = loss.item()
+            losses.append(loss_value)
+            run_loss = loss_value if run_loss is None else 0.98 * run_loss + 0.02 * loss_value
+            if step % opt_cfg.checkpoint_every == 0:
+                outputs = scene_maps(localizer, scenes)
+                val_j, val_rmse = summarize(score_scenes(scenes, outputs, 0.5, stride, gate))
+                seconds = elapsed_before + time.perf_counter() - t0
+                values = [seconds, lr, loss_value, parts["det"], parts["nll"], val_j, val_rmse]
+                log.writerow([step, *(f"{v:.4g}" for v in values)])
+                log_file.flush()
+                _save_checkpoint(ckpt_path, net, optimizer, rng, step, seconds, config)
+            bar.set_postfix(loss=f"{run_loss:.3f}", val_J=f"{val_j:.3f}", rmse=f"{val_rmse:.3f}")
+            bar.update(1)
+    finally:
+        bar.close()
+        log_file.close()
+
+    seconds = elapsed_before + time.perf_counter() - t0
+    profile = _corner_profile(localizer, config)
+    threshold, results = _calibrate(localizer, scenes, stride, gate, profile)
+    metadata = {
+        "recipe": config.name,
+        "train_steps": step,
+        "train_seconds": round(seconds, 1),
+        "train_device": device,
+        "validation_threshold_grid_best": threshold,
+        "validation": results,
+    }
+    spec = dataclasses.replace(spec, threshold=threshold, corner_profile=profile, metadata=metadata)
+    spec = save_model(net, spec, out, recipe_text=recipe_text)
+    ckpt_path.unlink(missing_ok=True)
+    n = max(1, len(losses) // 10)
+    return TrainResult(
+        spec=spec,
+        steps=step,
+        seconds=seconds,
+        first_loss=float(np.mean(losses[:n])) if losses else float("nan"),
+        last_loss=float(np.mean(losses[-n:])) if losses else float("nan"),
+        validation=results,
+    )
+
+
+def _calibrate(
+    localizer: Any, scenes: list, stride: int, gate: float, profile: tuple[float, ...] = ()
+) -> tuple[float, dict[str, dict[str, float]]]:
+    outputs = scene_maps(localizer, scenes)
+    return calibrate_threshold(scenes, outputs, stride, gate, profile)
+
+
+def _corner_profile(localizer: Any, config: TrainConfig) -> tuple[float, ...]:
+    # Only spot models: the measurement renders Gaussian spots.
+    n = config.validation.corner_frames
+    return corner_profile(localizer, config, n) if config.data.psf == "gaussian" and n else ()
+
+
+def calibrate(config: TrainConfig, model_dir: str | os.PathLike[str]) -> ModelSpec:
+    """Recalibrate a trained model's detection threshold on the recipe's validation scenes.
+
+    The threshold and the validation metrics in ``config.json`` are replaced; the weights
+    are untouched.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The recipe (its ``[validation]`` table defines the scenes).
+    model_dir : str or path-like
+        The model folder.
+
+    Returns
+    -------
+    ModelSpec
+        The updated model description.
+    """
+    import json
+
+    from livetrack.infer import CNNLocalizer
+    from livetrack.model import load_model, load_net
+
+    spec = load_model(model_dir)
+    net = load_net(spec)
+    torch_threads(config.optim.threads)
+    scenes = validation_scenes(config)
+    localizer = CNNLocalizer(spec, backend=_NetBackend(net, "cpu"), threshold=0.5, refine=False)
+    profile = _corner_profile(localizer, config)
+    threshold, results = _calibrate(
+        localizer, scenes, spec.stride, config.validation.gate_px, profile
+    )
+    metadata = {**spec.metadata, "validation_threshold_grid_best": threshold}
+    metadata["validation"] = results
+    spec = dataclasses.replace(spec, threshold=threshold, corner_profile=profile, metadata=metadata)
+    assert spec.folder is not None  # loaded specs have folders
+    path = spec.folder / "config.json"
+    path.write_text(json.dumps(spec.to_json(), indent=2) + "\n", encoding="utf-8")
+    return spec
+
+
+def torch_threads(n: int) -> None:
+    """Limit torch's CPU threads (training shares small machines)."""
+    import torch
+
+    torch.set_num_threads(max(1, n))
+
+
+def _save_checkpoint(
+    path: Path,
+    net: Any,
+    optimizer: Any,
+    rng: np.random.Generator,
+    step: int,
+    seconds: float,
+    config: TrainConfig,
+) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "net": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "step": step,
+            "seconds": seconds,
+            "config": config.to_dict(),
+        },
+        tmp,
+    )
+    os.replace(tmp, path)

@@ -1,0 +1,71 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from livetrack.cli._demo import register
+from livetrack.record import read_tracks
+
+SMALL = ["--size", "64", "--particles", "20", "--exposure-ms", "5", "--localizer", "centroid"]
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Test app."""
+
+    register(app)
+    return app
+
+
+def test_demo_tracks_and_records_n_frames(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        _app(), ["demo", "--headless", "--frames", "40", "--out", str(out), *SMALL]
+    )
+    assert result.exit_code == 0, result.output
+    assert "frames 40 tracked of 40 acquired (0 dropped, 0 failed)" in result.output
+    assert "latency median" in result.output
+    tracks = read_tracks(out)
+    assert sorted(tracks["frame"].unique()) == list(range(40))
+    assert tracks.attrs["header"]["model"] == "CentroidLocalizer"
+    assert tracks["x_um"].notna().all()
+
+
+def test_demo_refuses_bad_options(tmp_path):
+    result = CliRunner().invoke(_app(), ["demo", "--frames", "0", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "--frames must be >= 1" in str(result.exception)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs kill -9")
+def test_tracks_survive_kill_9_of_the_demo(tmp_path):
+    out = tmp_path / "killed"
+    code = "from livetrack.cli import main; main()"
+    args = ["demo", "--headless", "--frames", "100000", "--out", str(out), *SMALL]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        seen = 0
+        deadline = time.monotonic() + 60
+        while seen < 30 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if (out / "tracks.csv").exists():
+                seen = read_tracks(out)["frame"].nunique()
+        assert seen >= 30, "the demo did not record 30 frames in time"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    frames = sorted(read_tracks(out)["frame"].unique())
+    assert len(frames) >= seen
+    assert frames == list(range(len(frames)))  # nothing acknowledged is missing

@@ -1,0 +1,161 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from livetrack._errors import InputError, ModelFileError  # noqa: E402
+from livetrack.infer import (  # noqa: E402
+    CNNLocalizer,
+    OnnxRuntimeBackend,
+    TorchBackend,
+    backend_names,
+    locate,
+    make_backend,
+    register_backend,
+)
+from livetrack.model import COLUMNS, LocalizationNet, ModelSpec, NetConfig, save_model  # noqa: E402
+
+SMALL = NetConfig(width_s2=8, width_s4=16, depth_s2=1, depth_s4=1)
+BACKENDS = ["onnxruntime", "torch"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A random-weight model whose maps have many peaks (for agreement, not accuracy)."""
+    torch.manual_seed(3)
+    net = LocalizationNet(SMALL)
+    net.train()
+    with torch.no_grad():
+        for _ in range(2):
+            net(torch.randn(4, 1, 32, 32))
+        net.head.bias[0] = 1.0
+    folder = tmp_path_factory.mktemp("models") / "rand"
+    save_model(net.eval(), ModelSpec(name="rand", net=SMALL, threshold=0.3), folder)
+    return folder
+
+
+@pytest.fixture
+def frame(rng):
+    return (100 + 5 * rng.standard_normal((45, 67))).astype(np.float32)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_output_table(model_dir, frame, backend):
+    df = CNNLocalizer(model_dir, backend=backend).locate(frame, frame=7)
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) > 0
+    assert (df["frame"] == 7).all()
+    assert df["x"].between(-0.5, 66.5).all() and df["y"].between(-0.5, 44.5).all()
+    assert (df["prob"] >= 0.3).all() and (df["sigma_x"] > 0).all()
+    assert np.isfinite(df["mass"]).all()
+
+
+def test_backends_agree_within_1e3_px(model_dir, frame):
+    onnx_loc = CNNLocalizer(model_dir, backend="onnxruntime")
+    torch_loc = CNNLocalizer(model_dir, backend="torch")
+    stack = np.stack([frame, frame[::-1], frame[:, ::-1]])
+    maps_a = onnx_loc.predict_maps(stack)[0]
+    maps_b = torch_loc.predict_maps(stack)[0]
+    assert np.allclose(maps_a, maps_b, atol=1e-4)
+    a, b = onnx_loc.locate_stack(stack), torch_loc.locate_stack(stack)
+    assert len(a) == len(b) > 10
+    assert np.abs(a[["x", "y"]].to_numpy() - b[["x", "y"]].to_numpy()).max() < 1e-3
+    assert (a["frame"].to_numpy() == b["frame"].to_numpy()).all()
+
+
+def test_stack_and_single_frames_agree(model_dir, frame):
+    loc = CNNLocalizer(model_dir, backend="onnxruntime", batch_size=2)
+    stack = np.stack([frame, frame + 3, frame * 2])
+    whole = loc.locate_stack(stack, first_frame=10)
+    parts = pd.concat([loc.locate(f, frame=10 + i) for i, f in enumerate(stack)], ignore_index=True)
+    pd.testing.assert_frame_equal(whole, parts, atol=1e-4)
+    assert sorted(set(whole["frame"])) == [10, 11, 12]
+
+
+def test_gain_and_offset_do_not_change_positions(model_dir, frame):
+    loc = CNNLocalizer(model_dir, backend="onnxruntime")
+    a = loc.locate(frame)
+    b = loc.locate(frame * 3.0 + 500.0)
+    assert np.abs(a[["x", "y"]].to_numpy() - b[["x", "y"]].to_numpy()).max() < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((2, 2, 8, 8)), "2-D frame or a 3-D stack"),
+        (np.zeros((0, 8)), "empty"),
+        (np.full((8, 8), np.nan), "NaN"),
+        (np.array([["a"]]), "real-valued"),
+        (np.zeros((3, 8, 8)), "one frame"),
+    ],
+)
+def test_bad_input_raises_input_error(model_dir, bad, message):
+    loc = CNNLocalizer(model_dir, backend="onnxruntime")
+    with pytest.raises(InputError, match=message):
+        loc.locate(bad)
+
+
+def test_tiny_frames_work(model_dir):
+    loc = CNNLocalizer(model_dir, backend="onnxruntime")
+    for shape in [(1, 1), (3, 5), (1, 17)]:
+        assert list(loc.locate(np.ones(shape)).columns) == list(COLUMNS)
+
+
+def test_bad_options(model_dir):
+    with pytest.raises(InputError, match="unknown backend"):
+        CNNLocalizer(model_dir, backend="nope")
+    with pytest.raises(InputError, match="threshold"):
+        CNNLocalizer(model_dir, threshold=1.5)
+
+
+def test_corrupt_onnx_file(model_dir, tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("config.json", "weights.pt"):
+        (folder / name).write_bytes((model_dir / name).read_bytes())
+    (folder / "model.onnx").write_bytes(b"not an onnx file")
+    with pytest.raises(ModelFileError, match="ONNX"):
+        CNNLocalizer(folder, backend="onnxruntime")
+
+
+def test_registered_backend_is_used_by_name(model_dir, frame):
+    class Recording:
+        name = "recording"
+
+        def __init__(self, spec):
+            self.inner = OnnxRuntimeBackend(spec)
+            self.shapes = []
+
+        def run(self, batch):
+            self.shapes.append(batch.shape)
+            return self.inner.run(batch)
+
+    register_backend("recording", Recording, lambda: True)
+    assert "recording" in backend_names()
+    loc = CNNLocalizer(model_dir, backend="recording")
+    loc.locate(frame)
+    assert loc.backend.shapes == [(1, 1, 48, 68)]
+
+
+def test_auto_prefers_onnxruntime_without_tensorrt(model_dir):
+    from livetrack.model import load_model
+
+    assert make_backend(load_model(model_dir), "auto").name in ("tensorrt", "onnxruntime")
+
+
+def test_locate_convenience_on_a_stack(model_dir, frame):
+    df = locate(np.stack([frame, frame]), model=model_dir, backend="torch")
+    assert sorted(set(df["frame"])) == [0, 1]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_backend_agrees_with_cpu(model_dir, frame):
+    from livetrack.model import load_model
+
+    spec = load_model(model_dir)
+    batch = CNNLocalizer(spec, backend="onnxruntime").predict_maps(frame[None])[1]
+    cpu = TorchBackend(spec, device="cpu").run(batch)
+    gpu = TorchBackend(spec, device="cuda").run(batch)
+    assert np.allclose(cpu, gpu, atol=1e-3)

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from livetrack.evaluate import crlb_gaussian
+from livetrack.infer._refine import photon_scale_from_camera, refine_gaussian
+from livetrack.model import normalize_frame
+from livetrack.simulate import Camera, GaussianPSF, render_frame
+
+
+def spots_frame(rng, xs, ys, photons=2000.0, sigma=1.3, background=10.0, camera=None):
+    camera = camera or Camera(offset_adu=100.0)
+    frame = render_frame(
+        (48, 48), xs, ys, photons, GaussianPSF(sigma), background, None, camera, rng
+    )
+    norm, _, noise = normalize_frame(camera.to_photons(frame))
+    return norm, noise, camera
+
+
+def test_fit_recovers_positions_near_the_bound(rng):
+    xs, ys = np.array([10.3, 30.7, 20.1]), np.array([12.6, 15.2, 35.45])
+    errors = []
+    for _ in range(30):
+        norm, _, _ = spots_frame(rng, xs, ys, photons=500.0)
+        start_x, start_y = xs + rng.uniform(-0.4, 0.4, 3), ys + rng.uniform(-0.4, 0.4, 3)
+        r = refine_gaussian(norm, start_x, start_y)
+        assert r.ok.all()
+        errors.append(np.concatenate([r.x - xs, r.y - ys]))
+    rmse_x = np.sqrt(np.mean(np.square(errors)))
+    bound = float(crlb_gaussian(500.0, 10.0, 1.3))
+    assert rmse_x < 1.25 * bound
+    assert np.isfinite(r.sigma_x).all() and (r.sigma_x > 0).all()
+
+
+def test_camera_scale_and_estimated_scale_agree(rng):
+    xs, ys = np.array([10.3, 30.7, 20.1, 35.0]), np.array([12.6, 15.2, 35.45, 30.0])
+    norm, noise, camera = spots_frame(rng, xs, ys, photons=800.0)
+    known = refine_gaussian(norm, xs, ys, scale=photon_scale_from_camera(camera, noise))
+    estimated = refine_gaussian(norm, xs, ys)
+    assert np.allclose(known.x, estimated.x, atol=0.02)
+    assert np.allclose(known.sigma_x, estimated.sigma_x, rtol=0.35)
+    expected = float(crlb_gaussian(800.0, 10.0, 1.3))
+    assert known.sigma_x == pytest.approx(np.full(4, expected), rel=0.3)
+
+
+def test_photon_scale_of_cameras():
+    assert photon_scale_from_camera(Camera(), 4.0) == 4.0
+    assert photon_scale_from_camera(Camera(em_gain=100.0), 4.0) == 2.0
+    assert photon_scale_from_camera(Camera(quantum_efficiency=0.5), 4.0) == 2.0
+
+
+def test_no_detections_and_border_detections(rng):
+    norm, _, _ = spots_frame(rng, np.array([0.2, 2.2]), np.array([47.1, 20.0]))
+    empty = refine_gaussian(norm, np.empty(0), np.empty(0))
+    assert empty.x.size == 0
+    r = refine_gaussian(norm, np.array([0.0, 2.0]), np.array([47.0, 20.0]))
+    assert list(r.ok) == [False, True]  # cut spots keep the network's position
+    assert abs(r.x[1] - 2.2) < 0.15 and abs(r.y[1] - 20.0) < 0.15
+
+
+def test_fit_on_pure_noise_is_flagged_or_stays_close(rng):
+    norm = rng.standard_normal((32, 32))
+    start = np.array([10.0, 20.0])
+    r = refine_gaussian(norm, start, start)
+    moved = np.hypot(r.x - start, r.y - start)
+    assert (~r.ok | (moved < 1.5)).all()
+
+
+@pytest.mark.parametrize("contrast", [1.0, -1.0])
+def test_radial_refinement_centres_rings(rng, contrast):
+    from livetrack.infer._refine import refine_radial
+    from livetrack.simulate import RingPSF
+
+    xs, ys = np.array([15.3, 30.8]), np.array([16.6, 31.2])
+    camera = Camera(offset_adu=100.0)
+    psf = RingPSF(radius_px=4.0, contrast=contrast)
+    frame = render_frame((48, 48), xs, ys, 3000.0, psf, 1000.0, None, camera, rng)
+    norm, _, _ = normalize_frame(camera.to_photons(frame))
+    r = refine_radial(norm, np.rint(xs) + 0.3, np.rint(ys) - 0.3)
+    assert r.ok.all()
+    assert np.abs(r.x - xs).max() < 0.1 and np.abs(r.y - ys).max() < 0.1
+    assert np.isnan(r.sigma_x).all()

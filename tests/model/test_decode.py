@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livetrack.model import COLUMNS, decode_maps, find_peaks
+from livetrack.model._decode import window_sums
+
+LOW = -20.0
+
+
+def blank_maps(h, w):
+    maps = np.zeros((5, h, w), np.float32)
+    maps[0] = LOW
+    maps[3:] = np.log(0.1)
+    return maps
+
+
+def test_exact_positions_from_hand_made_maps():
+    maps = blank_maps(10, 12)
+    maps[0, 2, 3] = 5.0
+    maps[1, 2, 3], maps[2, 2, 3] = 0.25, -0.75
+    maps[3, 2, 3], maps[4, 2, 3] = np.log(0.2), np.log(0.3)
+    maps[0, 7, 9] = 3.0
+    maps[1, 7, 9], maps[2, 7, 9] = -1.0, 0.5
+    df = decode_maps(maps, 0.5, 2, (20, 24), frame=4)
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) == 2
+    first = df.iloc[0]
+    assert first["x"] == pytest.approx(3 * 2 + 0.5 + 0.25)
+    assert first["y"] == pytest.approx(2 * 2 + 0.5 - 0.75)
+    assert first["sigma_x"] == pytest.approx(0.2, rel=1e-6)
+    assert first["sigma_y"] == pytest.approx(0.3, rel=1e-6)
+    second = df.iloc[1]
+    assert (second["x"], second["y"]) == pytest.approx((9 * 2 + 0.5 - 1.0, 7 * 2 + 0.5 + 0.5))
+    assert (df["frame"] == 4).all()
+    assert df["mass"].isna().all()
+
+
+def test_non_maximum_suppression_keeps_the_higher_neighbour():
+    maps = blank_maps(6, 6)
+    maps[0, 2, 2], maps[0, 2, 3] = 4.0, 5.0
+    rows, cols = find_peaks(maps[0])
+    assert list(zip(rows, cols, strict=True)) == [(2, 3)]
+
+
+def test_plateau_gives_one_peak():
+    maps = blank_maps(6, 6)
+    maps[0, 3, 2] = maps[0, 3, 3] = 2.0
+    rows, _ = find_peaks(maps[0])
+    assert len(rows) == 1
+
+
+def test_probability_split_over_two_cells_is_one_confident_detection():
+    maps = blank_maps(6, 6)
+    maps[0, 2, 2], maps[0, 2, 3] = 0.0, -0.01  # p = 0.5 and ~0.5
+    maps[1, 2, 2], maps[1, 2, 3] = 0.95, -1.0  # both point at x ~ 5.5
+    df = decode_maps(maps, 0.9, 2, (12, 12))
+    assert len(df) == 1
+    assert df["prob"].iloc[0] == pytest.approx(1.0, abs=0.01)
+
+
+def test_scattered_background_probability_does_not_add_up():
+    maps = blank_maps(6, 6)
+    maps[0, 1:4, 1:4] = -1.5  # p ~ 0.18 in nine cells pointing at their own centres
+    maps[0, 2, 2] = -1.4
+    df = decode_maps(maps, 0.3, 2, (12, 12))
+    assert len(df) == 0
+
+
+def test_threshold_and_empty_output():
+    maps = blank_maps(5, 5)
+    maps[0, 1, 1] = -1.0  # p ~ 0.27
+    assert len(decode_maps(maps, 0.5, 2, (10, 10))) == 0
+    assert len(decode_maps(maps, 0.2, 2, (10, 10))) == 1
+    empty = decode_maps(blank_maps(5, 5), 0.5, 2, (10, 10))
+    assert list(empty.columns) == list(COLUMNS) and len(empty) == 0
+
+
+def test_positions_outside_the_frame_are_dropped():
+    maps = blank_maps(4, 4)
+    maps[0, 0, 0] = 5.0
+    maps[1, 0, 0] = -1.2  # x = -0.7: outside [-0.5, W - 0.5)
+    maps[0, 3, 3] = 5.0
+    maps[1, 3, 3] = 0.9  # x = 7.4 in a 7-pixel-wide frame (odd width, last cell half used)
+    maps[0, 0, 3] = 5.0
+    maps[1, 0, 3] = -0.2  # x = 6.3, y = 0.5: inside
+    df = decode_maps(maps, 0.5, 2, (8, 7))
+    assert len(df) == 1
+    assert (df["x"].iloc[0], df["y"].iloc[0]) == pytest.approx((6.3, 0.5))
+
+
+def test_mass_is_the_window_sum():
+    maps = blank_maps(8, 8)
+    maps[0, 3, 4] = 5.0
+    image = np.zeros((16, 16))
+    image[6:9, 8:11] = 1.0  # 3x3 block around (x=9, y=7)
+    maps[1, 3, 4], maps[2, 3, 4] = 0.5, -0.5  # x = 9.0, y = 7.0
+    df = decode_maps(maps, 0.5, 2, (16, 16), image=image, mass_radius_px=2)
+    assert df["mass"].iloc[0] == pytest.approx(9.0)
+
+
+def test_window_sums_clip_at_the_border():
+    image = np.ones((5, 5))
+    sums = window_sums(image, np.array([0.0, 2.0]), np.array([0.0, 2.0]), 1)
+    assert list(sums) == [4.0, 9.0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    row=st.integers(0, 9),
+    col=st.integers(0, 9),
+    dx=st.floats(-1.4, 1.4),
+    dy=st.floats(-1.4, 1.4),
+)
+def test_single_peak_decodes_to_cell_centre_plus_offset(row, col, dx, dy):
+    maps = blank_maps(10, 10)
+    maps[0, row, col] = 3.0
+    maps[1, row, col], maps[2, row, col] = dx, dy
+    x, y = col * 2 + 0.5 + np.float32(dx), row * 2 + 0.5 + np.float32(dy)
+    df = decode_maps(maps, 0.5, 2, (20, 20))
+    inside = -0.5 <= x < 19.5 and -0.5 <= y < 19.5
+    assert len(df) == int(inside)
+    if inside:
+        assert (df["x"].iloc[0], df["y"].iloc[0]) == pytest.approx((x, y), abs=1e-6)
+
+
+def test_merging_neighbours_averages_cells_pointing_at_the_same_particle():
+    maps = blank_maps(6, 6)
+    # Peak cell (2, 2) says x = 4.5 + 0.9 = 5.4; neighbour (2, 3) says x = 6.5 - 0.9 = 5.6.
+    maps[0, 2, 2], maps[0, 2, 3] = 2.0, 2.0 - 1e-3
+    maps[1, 2, 2], maps[1, 2, 3] = 0.9, -0.9
+    maps[0, 4, 4] = 0.5  # a separate particle: not merged (too far)
+    plain = decode_maps(maps, 0.3, 2, (12, 12))
+    merged = decode_maps(maps, 0.3, 2, (12, 12), merge_neighbours=True)
+    assert plain["x"].iloc[0] == pytest.approx(5.4, abs=1e-6)
+    assert merged["x"].iloc[0] == pytest.approx(5.5, abs=1e-3)
+    assert merged["y"].iloc[0] == pytest.approx(4.5, abs=1e-6)
+    assert merged["x"].iloc[1] == pytest.approx(plain["x"].iloc[1])
+
+
+def test_corner_profile_raises_scores_near_cell_corners():
+    from livetrack.model import corner_distance
+
+    maps = blank_maps(6, 6)
+    # A particle at a cell corner (x = y = 3.5) with its probability split over four cells.
+    for r, c, dx, dy in [
+        (1, 1, 1.0, 1.0),
+        (1, 2, -1.0, 1.0),
+        (2, 1, 1.0, -1.0),
+        (2, 2, -1.0, -1.0),
+    ]:
+        maps[0, r, c] = np.log(0.1 / 0.9) + 0.001 * (r + c)
+        maps[1, r, c], maps[2, r, c] = dx, dy
+    assert corner_distance(np.array([3.5]), np.array([3.5]), 2)[0] == pytest.approx(0.0)
+    plain = decode_maps(maps, 0.5, 2, (12, 12))
+    corrected = decode_maps(maps, 0.5, 2, (12, 12), corner_profile=(0.6, 1.0, 1.0, 1.0, 1.0))
+    assert len(plain) == 0
+    assert len(corrected) == 1
+    assert corrected["prob"].iloc[0] == pytest.approx(0.4 / 0.6, abs=0.01)
+    assert (corrected["x"].iloc[0], corrected["y"].iloc[0]) == pytest.approx((3.5, 3.5))

@@ -1,0 +1,110 @@
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from livetrack._errors import ModelFileError  # noqa: E402
+from livetrack.model import (  # noqa: E402
+    FORMAT_VERSION,
+    LocalizationNet,
+    ModelSpec,
+    NetConfig,
+    load_model,
+    load_net,
+    resolve_model_dir,
+    save_model,
+)
+
+SMALL = NetConfig(width_s2=8, width_s4=8, depth_s2=1, depth_s4=1)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    torch.manual_seed(0)
+    net = LocalizationNet(SMALL).eval()
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    spec = save_model(net, ModelSpec(name="tiny", net=SMALL, threshold=0.4), folder, "seed = 1\n")
+    return net, spec
+
+
+def copy_model(spec, dest):
+    dest.mkdir()
+    for name in ("config.json", "weights.pt", "model.onnx"):
+        (dest / name).write_bytes((spec.folder / name).read_bytes())
+    return dest
+
+
+def test_save_and_load_round_trip(saved):
+    net, spec = saved
+    loaded = load_model(spec.folder)
+    assert loaded == spec
+    assert loaded.threshold == 0.4 and loaded.stride == 2
+    assert (spec.folder / "recipe.toml").read_text() == "seed = 1\n"
+    x = torch.randn(1, 1, 20, 28)
+    with torch.no_grad():
+        assert torch.equal(load_net(loaded)(x), net(x))
+
+
+def test_names_resolve_on_the_model_path(saved, monkeypatch):
+    _, spec = saved
+    monkeypatch.setenv("LIVETRACK_MODEL_PATH", str(spec.folder.parent))
+    assert resolve_model_dir("tiny") == spec.folder
+    assert load_model("tiny").name == "tiny"
+
+
+def test_unknown_name_and_missing_folder():
+    with pytest.raises(ModelFileError, match="no model named"):
+        load_model("no-such-model")
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model("/nonexistent/folder")
+
+
+def test_wrong_format_version(saved, tmp_path):
+    folder = copy_model(saved[1], tmp_path / "m")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["format_version"] = FORMAT_VERSION + 1
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFileError, match="format version"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"format": "other"}'])
+def test_corrupt_config(saved, tmp_path, content):
+    folder = copy_model(saved[1], tmp_path / "m")
+    (folder / "config.json").write_text(content)
+    with pytest.raises(ModelFileError):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("missing", ["config.json", "weights.pt", "model.onnx"])
+def test_missing_file(saved, tmp_path, missing):
+    folder = copy_model(saved[1], tmp_path / "m")
+    (folder / missing).unlink()
+    with pytest.raises(ModelFileError, match=r"missing|config"):
+        load_model(folder)
+
+
+def test_corrupt_weights(saved, tmp_path):
+    folder = copy_model(saved[1], tmp_path / "m")
+    (folder / "weights.pt").write_bytes(b"\x00garbage" * 10)
+    spec = load_model(folder)
+    with pytest.raises(ModelFileError, match="corrupt"):
+        load_net(spec)
+
+
+def test_weights_of_another_architecture(saved, tmp_path):
+    folder = copy_model(saved[1], tmp_path / "m")
+    torch.save(LocalizationNet(NetConfig()).state_dict(), folder / "weights.pt")
+    with pytest.raises(ModelFileError, match="incompatible"):
+        load_net(load_model(folder))
+
+
+def test_onnx_export_is_plain_conv_graph(saved):
+    import onnx
+
+    model = onnx.load(str(saved[1].onnx_path))
+    ops = {n.op_type for n in model.graph.node}
+    assert "Conv" in ops
+    assert "BatchNormalization" not in ops
+    assert model.opset_import[0].version >= 17

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from livetrack.model import MAP_CHANNELS, LocalizationNet, NetConfig, count_parameters  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return LocalizationNet(NetConfig()).eval()
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ((1, 1, 37, 53), (1, 5, 19, 27)),
+        ((1, 1, 1, 1), (1, 5, 1, 1)),
+        ((3, 1, 64, 66), (3, 5, 32, 33)),
+    ],
+)
+def test_output_shape_on_odd_sizes(net, shape, expected):
+    with torch.no_grad():
+        out = net(torch.randn(*shape))
+    assert tuple(out.shape) == expected
+    assert torch.isfinite(out).all()
+
+
+def test_forward_matches_padded_graph_on_aligned_input(net):
+    x = torch.randn(2, 1, 40, 48)
+    with torch.no_grad():
+        assert torch.allclose(net(x), net.forward_padded(x), atol=1e-6)
+
+
+def test_padding_is_background_for_the_visible_area(net):
+    # Cropping a padded output must equal the output on the unpadded frame.
+    x = torch.randn(1, 1, 37, 53)
+    padded = torch.nn.functional.pad(x, (0, 3, 0, 3))
+    with torch.no_grad():
+        a = net(x)
+        b = net.forward_padded(padded)[:, :, :19, :27]
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_size_is_tens_of_thousands_of_parameters(net):
+    assert 10_000 <= count_parameters(net) <= 200_000
+    assert len(MAP_CHANNELS) == 5
+
+
+def test_log_sigma_has_a_soft_floor(net):
+    with torch.no_grad():
+        out = net(torch.randn(1, 1, 16, 16) * 1e4)
+    assert float(out[:, 3:].min()) >= -6.0
+    assert np.isfinite(out.numpy()).all()
+
+
+def test_folding_batchnorm_keeps_the_output():
+    from livetrack.model._net import fold_batchnorm
+
+    torch.manual_seed(1)
+    net = LocalizationNet(NetConfig())
+    net.train()
+    with torch.no_grad():  # populate non-trivial running statistics
+        for _ in range(3):
+            net(torch.randn(4, 1, 32, 32) * 3 + 1)
+    net.eval()
+    folded = fold_batchnorm(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 1, 36, 44)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), net(x), atol=1e-4)

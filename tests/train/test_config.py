@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from livetrack._errors import InputError
+from livetrack.model import NetConfig
+from livetrack.train import TrainConfig, config_from_dict, load_recipe
+
+CALIBRATION = Path(__file__).resolve().parents[2] / "calibration"
+
+
+def test_empty_recipe_gives_defaults():
+    assert config_from_dict({}) == TrainConfig()
+
+
+def test_recipe_file_round_trip(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text(
+        'name = "x"\nseed = 3\n[model]\nwidth_s2 = 8\n[data]\nsigma_px = [1.0, 2.0]\n'
+        "[optim]\nsteps = 10\n"
+    )
+    cfg, text = load_recipe(path)
+    assert cfg.name == "x" and cfg.seed == 3
+    assert cfg.model == NetConfig(width_s2=8)
+    assert cfg.data.sigma_px == (1.0, 2.0)
+    assert cfg.optim.steps == 10
+    assert text == path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[optim]\nstepz = 3\n", "unknown key"),
+        ("[modle]\n", "unknown key"),
+        ("[data]\npsf = 'airy'\n", "psf"),
+        ("[data]\npatch_px = 30\n", "patch_px"),
+        ("[data]\nsigma_px = 1.0\n", "must be a list"),
+        ("name = \n", "invalid TOML"),
+    ],
+)
+def test_bad_recipes_raise_input_error(tmp_path, content, message):
+    path = tmp_path / "r.toml"
+    path.write_text(content)
+    with pytest.raises(InputError, match=message):
+        load_recipe(path)
+
+
+def test_missing_recipe():
+    with pytest.raises(InputError, match="cannot read"):
+        load_recipe("/nonexistent/recipe.toml")
+
+
+@pytest.mark.parametrize("name", ["spots", "rings"])
+def test_shipped_recipes_parse(name):
+    path = CALIBRATION / name / "recipe.toml"
+    if not path.exists():
+        pytest.skip(f"{name} model not shipped yet")
+    cfg, _ = load_recipe(path)
+    assert cfg.name == name

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from livetrack.train import DataConfig
+from livetrack.train._data import make_batch, simulate_patch, target_maps
+
+
+def test_target_maps_mark_the_owning_cell_and_its_neighbours():
+    det, offset, weight = target_maps(np.array([[5.2, 2.9]]), (8, 8), 2, 0.5)
+    # x = 5.2 -> cell column floor(5.7 / 2) = 2 (centre 4.5); y = 2.9 -> row 1 (centre 2.5)
+    assert det.sum() == 1 and det[1, 2] == 1
+    assert offset[:, 1, 2] == pytest.approx([0.7, 0.4])
+    assert weight[1, 2] == 1.0
+    assert weight[0:3, 1:4].sum() == pytest.approx(1.0 + 8 * 0.5)
+    assert offset[:, 2, 3] == pytest.approx([5.2 - 6.5, 2.9 - 4.5])
+
+
+def test_nearest_particle_wins_a_shared_neighbour_cell():
+    _, offset, weight = target_maps(np.array([[0.4, 0.0], [3.4, 0.0]]), (4, 4), 2, 0.5)
+    # cells (0, 0) and (0, 1) own the particles; (0, 0) keeps its own despite the other.
+    assert offset[0, 0, 0] == pytest.approx(0.4 - 0.5)
+    assert offset[0, 0, 1] == pytest.approx(3.4 - 2.5)
+    assert weight[0, 0] == weight[0, 1] == 1.0
+
+
+def test_batch_shapes_and_normalization(rng):
+    cfg = DataConfig(patch_px=32)
+    b = make_batch(cfg, rng, 6, 2, 0.5)
+    assert b.images.shape == (6, 1, 32, 32) and b.images.dtype == np.float32
+    assert b.det.shape == (6, 16, 16) and b.offset.shape == (6, 2, 16, 16)
+    assert np.isfinite(b.images).all()
+    assert abs(float(np.median(b.images))) < 1.0
+    assert b.det.sum() == sum(len(t) for t in b.truth)
+
+
+def test_targets_are_the_particles_inside_the_patch(rng):
+    cfg = DataConfig(patch_px=32, particles_per_patch=(20.0, 20.0), outside_px=6.0)
+    for _ in range(3):
+        _, xy = simulate_patch(cfg, rng)
+        assert ((xy >= -0.5) & (xy < 31.5)).all()
+
+
+@pytest.mark.parametrize("psf", ["gaussian", "ring"])
+def test_both_particle_kinds_render(rng, psf):
+    cfg = DataConfig(patch_px=32, psf=psf, particles_per_patch=(3.0, 3.0))
+    image, _ = simulate_patch(cfg, rng)
+    assert image.shape == (32, 32) and np.isfinite(image).all()
