@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,15 +34,19 @@ def _classical(method: str) -> Callable[[Scene, object], Locate]:
     return factory
 
 
-def _cnn(model: str) -> Callable[[Scene, object], Locate]:
+def _cnn(model: str, backend: str = "auto") -> Callable[[Scene, object], Locate]:
     cache: dict[str, object] = {}
 
     def factory(scene: Scene, camera: object) -> Locate:
-        if "localizer" not in cache:
-            from livetrack.infer import CNNLocalizer
+        from livetrack.infer import CNNLocalizer
+        from livetrack.model import load_model
 
-            cache["localizer"] = CNNLocalizer(model=model)
-        return cache["localizer"].locate  # type: ignore[attr-defined]
+        if "spec" not in cache:
+            cache["spec"] = load_model(model)
+        # The camera calibration is given to the CNN as to the classical methods: frames in
+        # photons, and the refinement fit with the camera's photon statistics.
+        loc = CNNLocalizer(model=cache["spec"], camera=camera, backend=backend)  # type: ignore[arg-type]
+        return loc.locate
 
     return factory
 
@@ -54,6 +59,14 @@ def _shipped_models() -> list[str]:
     return list(available_models())
 
 
+def _strip_int8(model: str) -> str:
+    return model.removesuffix(":int8")
+
+
+def _is_model(model: str, shipped: list[str]) -> bool:
+    return model in shipped or (Path(model) / "config.json").is_file()
+
+
 def available_localizers(
     names: Sequence[str] | None = None,
 ) -> dict[str, Callable[[Scene, object], Locate]]:
@@ -62,7 +75,8 @@ def available_localizers(
     Parameters
     ----------
     names
-        ``centroid``, ``radial``, ``mle`` or ``cnn:<model>``; None means the three
+        ``centroid``, ``radial``, ``mle`` or ``cnn:<model>`` (a shipped name or a model
+        folder; ``cnn:<model>:int8`` runs its int8 export); None means the three
         classical methods and a CNN for every shipped model.
 
     Returns
@@ -82,8 +96,9 @@ def available_localizers(
     for name in names:
         if name in CLASSICAL:
             factories[name] = _classical(name)
-        elif name.startswith("cnn:") and name[4:] in shipped:
-            factories[name] = _cnn(name[4:])
+        elif name.startswith("cnn:") and _is_model(_strip_int8(name[4:]), shipped):
+            model = _strip_int8(name[4:])
+            factories[name] = _cnn(model, "onnxruntime-int8" if model != name[4:] else "auto")
         else:
             known = ", ".join([*CLASSICAL, *(f"cnn:{m}" for m in shipped)])
             raise InputError(f"unknown localizer {name!r}; available: {known}")

@@ -35,10 +35,16 @@ for _name in _COMMAND_MODULES:
     _module.register(app)
 
 
-def main() -> None:
-    """Run the ``livetrack`` command; user errors print one line and exit 1."""
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``livetrack`` command; user errors print one line and exit 1.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: the process's command line).
+    """
     try:
-        app()
+        app(args=argv)
     except LivetrackError as exc:
         print(f"livetrack: error: {exc}", file=sys.stderr)
         sys.exit(1)

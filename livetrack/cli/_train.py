@@ -49,6 +49,9 @@ def train_command(
         f"threshold {result.spec.threshold:.2f}"
     )
     _print_validation(result.validation)
+    from livetrack.model import quantize_model
+
+    typer.echo(f"int8 export {quantize_model(result.spec)}")
     typer.echo(f"saved to {result.spec.folder}")
 
 
@@ -70,7 +73,22 @@ def model_report_command(
     typer.echo(f"wrote {write_report(model, quick=quick)}")
 
 
+def quantize_command(
+    model: Annotated[str, typer.Argument(help="Model name (spots, rings) or folder.")] = "spots",
+    frames: Annotated[int, typer.Option(help="Simulated calibration frames.")] = 8,
+) -> None:
+    """Write the model's int8 ONNX export (model.int8.onnx), the fast CPU variant.
+
+    Use it with --backend onnxruntime-int8; `livetrack bench speed` and `livetrack bench
+    accuracy -m cnn:<model>:int8` measure what it gains and costs.
+    """
+    from livetrack.model import load_model, quantize_model
+
+    typer.echo(f"wrote {quantize_model(load_model(model), n_frames=frames)}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``train`` and ``model-report`` commands to the livetrack CLI."""
+    """Add the ``train``, ``quantize`` and ``model-report`` commands to the livetrack CLI."""
     app.command("train")(train_command)
+    app.command("quantize")(quantize_command)
     app.command("model-report")(model_report_command)

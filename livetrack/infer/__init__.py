@@ -11,7 +11,7 @@ from livetrack.infer._backends import (
     register_backend,
 )
 from livetrack.infer._localizer import CNNLocalizer, locate
-from livetrack.infer._speed import SpeedResult, measure_speed
+from livetrack.infer._speed import SpeedResult, measure_speed, speed_markdown
 
 __all__ = [
     "AUTO_ORDER",
@@ -26,4 +26,5 @@ __all__ = [
     "make_backend",
     "measure_speed",
     "register_backend",
+    "speed_markdown",
 ]

@@ -1,6 +1,7 @@
 """Inference engines behind one small protocol.
 
-A backend runs the network on a normalized, padded float32 batch ``(B, 1, H, W)`` and returns
+A backend runs the network on a normalized, soft-clipped, padded float32 batch ``(B, 1, H, W)``
+and returns
 the raw maps ``(B, 5, ceil(H / stride), ceil(W / stride))`` as float32 numpy. Normalization
 and decoding happen outside, in numpy, so every backend sees and returns the same arrays.
 New engines (TensorRT) register a factory with :func:`register_backend`.
@@ -47,12 +48,30 @@ class OnnxRuntimeBackend:
         Loaded model; its ``model.onnx`` is used.
     threads : int, optional
         Intra-op threads; defaults to the usable cores.
+    precision : {"fp32", "int8"}
+        ``"int8"`` runs the model's quantized export ``model.int8.onnx`` (made by
+        ``livetrack quantize``): about 1.8x faster on CPUs with VNNI, positions within a few
+        hundredths of a pixel of fp32 before refinement.
     """
 
     name = "onnxruntime"
 
-    def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, threads: int | None = None, precision: str = "fp32"
+    ) -> None:
         import onnxruntime as ort
+
+        if precision not in ("fp32", "int8"):
+            raise InputError(f"precision must be 'fp32' or 'int8', got {precision!r}")
+        path = spec.onnx_path
+        if precision == "int8":
+            path = spec.int8_onnx_path
+            if not path.is_file():
+                raise ModelFileError(
+                    f"model {spec.name!r} has no int8 export ({path.name}); "
+                    f"run `livetrack quantize {spec.folder}`"
+                )
+            self.name = "onnxruntime-int8"
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or default_threads()
@@ -66,13 +85,11 @@ class OnnxRuntimeBackend:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
-                os.fspath(spec.onnx_path), opts, providers=["CPUExecutionProvider"]
+                os.fspath(path), opts, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(
-                f"{spec.onnx_path}: corrupt or unsupported ONNX file ({first})"
-            ) from None
+            raise ModelFileError(f"{path}: corrupt or unsupported ONNX file ({first})") from None
         self._input = self._session.get_inputs()[0].name
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -136,6 +153,9 @@ def _has_module(name: str) -> Callable[[], bool]:
 
 _REGISTRY: dict[str, _Registration] = {
     "onnxruntime": _Registration(OnnxRuntimeBackend, _has_module("onnxruntime")),
+    "onnxruntime-int8": _Registration(
+        lambda spec: OnnxRuntimeBackend(spec, precision="int8"), _has_module("onnxruntime")
+    ),
     "torch": _Registration(TorchBackend, _has_module("torch")),
 }
 

@@ -12,7 +12,14 @@ import pandas as pd
 from livetrack._errors import InputError
 from livetrack._stack import as_stack
 from livetrack.infer._backends import Backend, make_backend
-from livetrack.model import ModelSpec, decode_maps, empty_table, frame_statistics, load_model
+from livetrack.model import (
+    ModelSpec,
+    decode_maps,
+    empty_table,
+    frame_statistics,
+    load_model,
+    soft_clip,
+)
 
 
 class CNNLocalizer:
@@ -126,10 +133,20 @@ class CNNLocalizer:
             Per-frame noise scale that was divided out (input units).
         """
         batch, noise = self._prepare(frames)
-        maps = self.backend.run(batch)
+        net_in = soft_clip(batch, self.spec.net.input_softclip, out=self._scratch(batch))
+        maps = self.backend.run(net_in)
         s = self.spec.stride
         h, w = frames.shape[1:]
         return maps[:, :, : -(-h // s), : -(-w // s)], batch, noise
+
+    def _scratch(self, like: np.ndarray) -> np.ndarray:
+        # The network input buffer is reused frame after frame (live tracking allocates
+        # nothing per frame); the normalized batch itself is kept for mass and refinement.
+        buf = getattr(self, "_net_input", None)
+        if buf is None or buf.shape != like.shape:
+            buf = np.empty_like(like)
+            self._net_input = buf
+        return buf
 
     def _prepare(self, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t, h, w = stack.shape

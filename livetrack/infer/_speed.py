@@ -1,6 +1,6 @@
 """Speed of CNN localization per backend: 512x512 frame -> positions, and peak memory.
 
-Used by ``benchmarks/speed_cnn.py`` and by the lead's ``livetrack bench speed``. Timing is
+Used by ``livetrack bench speed``. Timing is
 wall time of :meth:`CNNLocalizer.locate` (normalization + inference + decoding) per frame
 after warm-up; peak memory is the resident set size of a fresh process that loaded the
 model and ran every frame, measured in a subprocess so backends do not share it.
@@ -87,7 +87,7 @@ def time_cnn(
     ``median_ms`` but not in the stage columns.
     """
     from livetrack.infer._localizer import CNNLocalizer
-    from livetrack.model import decode_maps
+    from livetrack.model import decode_maps, soft_clip
 
     loc = CNNLocalizer(model=model, backend=backend, refine=refine)
     for f in frames[:warmup]:
@@ -102,8 +102,9 @@ def time_cnn(
         # Stage breakdown on the same frame (separate pass, so totals stay unperturbed).
         t0 = time.perf_counter()
         batch, _ = loc._prepare(f[None])
+        net_in = soft_clip(batch, loc.spec.net.input_softclip)
         t1 = time.perf_counter()
-        maps = loc.backend.run(batch)
+        maps = loc.backend.run(net_in)
         t2 = time.perf_counter()
         decode_maps(maps[0], loc.threshold, loc.spec.stride, (h, w), i, batch[0, 0, :h, :w])
         t3 = time.perf_counter()
@@ -221,3 +222,29 @@ def measure_speed(
         else:
             print(f"skipped {kind} {args[2] if kind == 'cnn' else ''}: {payload}")
     return results
+
+
+def speed_markdown(results: list[SpeedResult]) -> str:
+    """Render speed results as a markdown table with each method's ratio to trackpy.
+
+    The ratio is trackpy's median time over the method's (above 1: faster than trackpy),
+    both measured in the same run on the same frames.
+    """
+    base = next((r.median_ms for r in results if r.method.startswith("trackpy")), None)
+    lines = [
+        "| method | median ms | p90 ms | normalize ms | infer ms | decode ms "
+        "| speed-up vs trackpy | peak RSS MB | detections/frame |",
+        "|" + "---|" * 9,
+    ]
+
+    def f(v: float) -> str:
+        return "–" if v != v else f"{v:.1f}"
+
+    for r in results:
+        ratio = f"{base / r.median_ms:.2f}×" if base else "–"
+        lines.append(
+            f"| {r.method} | {f(r.median_ms)} | {f(r.p90_ms)} | {f(r.normalize_ms)} "
+            f"| {f(r.infer_ms)} | {f(r.decode_ms)} | {ratio} | {f(r.peak_rss_mb)} "
+            f"| {r.mean_detections:.0f} |"
+        )
+    return "\n".join(lines) + "\n"

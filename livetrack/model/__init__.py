@@ -37,6 +37,7 @@ from livetrack.model._normalize import (
     frame_statistics,
     normalize_frame,
     pad_batch,
+    soft_clip,
 )
 
 __all__ = [
@@ -64,12 +65,18 @@ __all__ = [
     "model_search_path",
     "normalize_frame",
     "pad_batch",
+    "quantize_model",
     "resolve_model_dir",
     "save_model",
+    "soft_clip",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "quantize_model":
+        from livetrack.model._quantize import quantize_model
+
+        return quantize_model
     # The network needs torch; keep `import livetrack.model` light for ONNX-only use.
     if name in ("LocalizationNet", "count_parameters"):
         from livetrack.model import _net

@@ -16,7 +16,7 @@ REFINE_MODES = ("none", "gaussian", "radial")
 
 #: Identifies a livetrack model folder; bumped when the folder layout or maps change.
 FORMAT_NAME = "livetrack-cnn"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,11 @@ class ModelSpec:
         """Path of the ONNX export."""
         return self._file("model.onnx")
 
+    @property
+    def int8_onnx_path(self) -> Path:
+        """Path of the optional int8-quantized ONNX export (the fast CPU variant)."""
+        return self._file("model.int8.onnx")
+
     def _file(self, name: str) -> Path:
         if self.folder is None:
             raise ValueError(f"model {self.name!r} has no folder")
@@ -129,6 +134,10 @@ class ModelSpec:
             "refine": self.refine,
             "corner_profile": [round(float(v), 4) for v in self.corner_profile],
             "map_channels": list(MAP_CHANNELS),
-            "files": {"weights": "weights.pt", "onnx": "model.onnx"},
+            "files": {
+                "weights": "weights.pt",
+                "onnx": "model.onnx",
+                "onnx_int8": "model.int8.onnx",
+            },
             "metadata": self.metadata,
         }

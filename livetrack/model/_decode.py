@@ -25,6 +25,8 @@ COLUMNS = ("frame", "x", "y", "prob", "sigma_x", "sigma_y", "mass")
 _MIN_PEAK_PROB = 0.05
 # Neighbours whose predicted position is within this of the peak's are the same particle.
 _SAME_PARTICLE_PX = 1.0
+#: Soft floor of log sigma (px); the same value as the training loss uses.
+LOG_SIGMA_FLOOR = -6.0
 
 
 def empty_table() -> pd.DataFrame:
@@ -32,6 +34,11 @@ def empty_table() -> pd.DataFrame:
     return pd.DataFrame(
         {c: pd.Series(dtype=np.int64 if c == "frame" else np.float64) for c in COLUMNS}
     )
+
+
+def floor_log_sigma(raw: np.ndarray) -> np.ndarray:
+    """Apply the net's soft floor on log sigma (see ``LocalizationNet``) to raw map values."""
+    return np.logaddexp(0.0, raw - LOG_SIGMA_FLOOR) + LOG_SIGMA_FLOOR
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -102,7 +109,7 @@ def _neighbourhood(
     cell = maps[:, r, c].astype(np.float64)  # (5, N, 3, 3)
     x = c * stride + centre + cell[1]
     y = r * stride + centre + cell[2]
-    var = np.exp(2.0 * cell[3]) + np.exp(2.0 * cell[4])
+    var = np.exp(2.0 * floor_log_sigma(cell[3])) + np.exp(2.0 * floor_log_sigma(cell[4]))
     same = (
         valid
         & (np.abs(x - x[:, 1:2, 1:2]) < _SAME_PARTICLE_PX)
@@ -127,7 +134,8 @@ def decode_maps(
     Parameters
     ----------
     maps : numpy.ndarray
-        ``(5, h, w)`` maps: logit, dx_px, dy_px, log_sigma_x_px, log_sigma_y_px.
+        ``(5, h, w)`` maps: logit, dx_px, dy_px and the raw log_sigma_x_px, log_sigma_y_px
+        (before the soft floor, which is applied here).
     threshold : float
         Detection score threshold in (0, 1].
     stride : int
@@ -175,8 +183,8 @@ def decode_maps(
     h, w = shape
     keep &= (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
     x, y, score, rows, cols = x[keep], y[keep], score[keep], rows[keep], cols[keep]
-    sx = np.exp(maps[3, rows, cols].astype(np.float64))
-    sy = np.exp(maps[4, rows, cols].astype(np.float64))
+    sx = np.exp(floor_log_sigma(maps[3, rows, cols].astype(np.float64)))
+    sy = np.exp(floor_log_sigma(maps[4, rows, cols].astype(np.float64)))
     mass = (
         window_sums(image, x, y, mass_radius_px) if image is not None else np.full(x.size, np.nan)
     )

@@ -2,9 +2,11 @@
 
 The net maps a normalized frame ``(B, 1, H, W)`` to per-cell maps at an output stride of
 2 pixels: a detection logit, the sub-pixel offset (dx, dy) from the cell centre to the
-particle centre in pixels, and the log of the predicted localization error
-(log sigma_x, log sigma_y) in pixels -- the representation of DECODE and Spotiflow.
-Only Conv/ReLU/BatchNorm/ConvTranspose/Pad/Slice ops are used so the graph exports to ONNX
+particle centre in pixels, and the raw log of the predicted localization error
+(log sigma_x, log sigma_y) in pixels -- the representation of DECODE and Spotiflow. The raw
+log sigma goes through :func:`floor_log_sigma` where it is used (the loss and decoding), not
+in the graph: on the CPU that elementwise pass over two full maps cost as much as a conv.
+Only Conv/ReLU/BatchNorm/ConvTranspose/Pad ops are used so the graph exports to ONNX
 (opset 17) and TensorRT unchanged.
 """
 
@@ -15,8 +17,7 @@ from torch import nn
 from torch.nn import functional
 
 from livetrack.model._config import MAP_CHANNELS, NetConfig
-
-LOG_SIGMA_FLOOR = -6.0
+from livetrack.model._decode import LOG_SIGMA_FLOOR
 
 
 def _conv_bn(
@@ -83,23 +84,22 @@ class LocalizationNet(nn.Module):
         return out[:, :, : (h + s - 1) // s, : (w + s - 1) // s]
 
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
-        """Run on input whose H and W are multiples of :attr:`PAD_MULTIPLE` (exported graph)."""
-        c = self.config.input_softclip
-        if c > 0:
-            # Bright spots reach 10^4 noise units; asinh keeps the low-SNR range linear and
-            # compresses the rest, so BatchNorm statistics are not ruled by a few pixels.
-            u = x * (1.0 / c)
-            a = torch.abs(u)
-            # asinh spelled with ops every exporter knows (aten::asinh has no ONNX symbolic).
-            x = torch.sign(u) * torch.log(a + torch.sqrt(a * a + 1.0)) * c
+        """Run on input whose H and W are multiples of :attr:`PAD_MULTIPLE` (exported graph).
+
+        The input is the normalized frame after ``soft_clip(x, config.input_softclip)``.
+        """
         f2 = self.s2(self.stem(x))
         f4 = self.s4(self.down(f2))
         f = self.fuse(torch.relu(f2 + self.up(f4)))
-        out = self.head(f)
-        # A soft floor on log sigma (~0.0025 px) keeps the NLL finite without the dead
-        # gradients of a hard clamp; it is part of the graph so every backend applies it.
-        log_sigma = functional.softplus(out[:, 3:] - LOG_SIGMA_FLOOR) + LOG_SIGMA_FLOOR
-        return torch.cat([out[:, :3], log_sigma], dim=1)
+        return self.head(f)
+
+
+def floor_log_sigma(raw: torch.Tensor) -> torch.Tensor:
+    """Apply the soft floor (~0.0025 px) to the net's raw log sigma channels.
+
+    A soft floor keeps the NLL finite without the dead gradients of a hard clamp.
+    """
+    return functional.softplus(raw - LOG_SIGMA_FLOOR) + LOG_SIGMA_FLOOR
 
 
 class PaddedInputNet(nn.Module):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from livetrack._errors import InputError
-from livetrack.model import ModelSpec, save_model
+from livetrack.model import ModelSpec, save_model, soft_clip
 from livetrack.train._config import TrainConfig
 from livetrack.train._data import make_batch
 from livetrack.train._validate import (
@@ -185,6 +185,7 @@ def train(
             for g in optimizer.param_groups:
                 g["lr"] = lr
             b = make_batch(config.data, rng, opt_cfg.batch_size, stride, opt_cfg.neighbour_weight)
+            soft_clip(b.images, net.config.input_softclip, out=b.images)
             tensors = [
                 torch.from_numpy(a).to(device) for a in (b.images, b.det, b.offset, b.weight)
             ]

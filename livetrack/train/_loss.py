@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
+from livetrack.model._net import floor_log_sigma
+
 
 def localization_loss(
     maps: torch.Tensor,
@@ -48,7 +50,7 @@ def localization_loss(
     bce = functional.binary_cross_entropy_with_logits(logit, det, pos_weight=pw, reduction="sum")
     det_loss = bce / n_pos
     mu = maps[:, 1:3]
-    log_s = maps[:, 3:5]
+    log_s = floor_log_sigma(maps[:, 3:5])
     z = (offset - mu) * torch.exp(-log_s)
     nll = (0.5 * z * z + log_s).sum(dim=1)
     w_sum = weight.sum().clamp_min(1e-6)

@@ -67,3 +67,17 @@ def test_rings_model_on_bright_and_dark_rings(contrast):
     s = score(truth, pred, gate_px=2.0)
     assert s.jaccard >= 0.9
     assert s.rmse <= 0.2
+
+
+@pytest.mark.parametrize("model", ["spots", "rings"])
+def test_shipped_int8_export_tracks_the_fp32_model(model):
+    spec = load_model(model)
+    assert spec.int8_onnx_path.is_file(), "run `livetrack quantize` and commit the file"
+    psf = GaussianPSF(1.0) if model == "spots" else RingPSF(4.0, 1.0)
+    frames, truth = scene(psf, 10.0, 12, seed=15, background=100.0, min_sep=16.0)
+    fp32 = CNNLocalizer(model, backend="onnxruntime", refine=False).locate_stack(frames)
+    int8 = CNNLocalizer(model, backend="onnxruntime-int8", refine=False).locate_stack(frames)
+    s8 = score(truth, int8, gate_px=2.0)
+    s32 = score(truth, fp32, gate_px=2.0)
+    assert s8.jaccard >= s32.jaccard - 0.05
+    assert s8.rmse <= 1.25 * s32.rmse + 0.01

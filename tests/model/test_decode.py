@@ -4,9 +4,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livetrack.model import COLUMNS, decode_maps, find_peaks
-from livetrack.model._decode import window_sums
+from livetrack.model._decode import LOG_SIGMA_FLOOR, floor_log_sigma, window_sums
 
 LOW = -20.0
+
+
+def raw_log_sigma(sigma):
+    """The raw map value that decodes to ``sigma`` after the soft floor."""
+    return LOG_SIGMA_FLOOR + np.log(np.expm1(np.log(sigma) - LOG_SIGMA_FLOOR))
 
 
 def blank_maps(h, w):
@@ -20,7 +25,7 @@ def test_exact_positions_from_hand_made_maps():
     maps = blank_maps(10, 12)
     maps[0, 2, 3] = 5.0
     maps[1, 2, 3], maps[2, 2, 3] = 0.25, -0.75
-    maps[3, 2, 3], maps[4, 2, 3] = np.log(0.2), np.log(0.3)
+    maps[3, 2, 3], maps[4, 2, 3] = raw_log_sigma(0.2), raw_log_sigma(0.3)
     maps[0, 7, 9] = 3.0
     maps[1, 7, 9], maps[2, 7, 9] = -1.0, 0.5
     df = decode_maps(maps, 0.5, 2, (20, 24), frame=4)
@@ -35,6 +40,15 @@ def test_exact_positions_from_hand_made_maps():
     assert (second["x"], second["y"]) == pytest.approx((9 * 2 + 0.5 - 1.0, 7 * 2 + 0.5 + 0.5))
     assert (df["frame"] == 4).all()
     assert df["mass"].isna().all()
+
+
+def test_log_sigma_floor_is_soft_and_bounded():
+    raw = np.array([-50.0, -6.0, -2.0, 3.0])
+    floored = floor_log_sigma(raw)
+    assert floored[0] == pytest.approx(LOG_SIGMA_FLOOR, abs=1e-12)
+    assert np.all(np.diff(floored) > 0)
+    assert np.all(floored > raw)
+    assert floored[-1] == pytest.approx(3.0, abs=1e-3)
 
 
 def test_non_maximum_suppression_keeps_the_higher_neighbour():

@@ -49,10 +49,16 @@ def test_size_is_tens_of_thousands_of_parameters(net):
 
 
 def test_log_sigma_has_a_soft_floor(net):
+    from livetrack.model._decode import floor_log_sigma as floor_np
+    from livetrack.model._net import floor_log_sigma
+
     with torch.no_grad():
         out = net(torch.randn(1, 1, 16, 16) * 1e4)
-    assert float(out[:, 3:].min()) >= -6.0
+        floored = floor_log_sigma(out[:, 3:])
     assert np.isfinite(out.numpy()).all()
+    assert float(floored.min()) >= -6.0
+    # The loss (torch) and decoding (numpy) apply the same floor.
+    np.testing.assert_allclose(floored.numpy(), floor_np(out[:, 3:].numpy()), rtol=1e-5, atol=1e-5)
 
 
 def test_folding_batchnorm_keeps_the_output():

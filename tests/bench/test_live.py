@@ -1,0 +1,74 @@
+"""`livetrack bench live` and `livetrack bench speed` run end to end and report what they claim."""
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from livetrack.bench._live import live_markdown, sustained
+from livetrack.cli import app
+from livetrack.infer import SpeedResult, speed_markdown
+
+
+def test_bench_live_reports_throughput_latency_and_soak(tmp_path):
+    out = tmp_path / "live.json"
+    args = ["bench", "live", "-l", "centroid", "--size", "96", "--rates", "20", "--seconds", "1"]
+    soak = ["--soak", "1000", "--soak-rate", "1000"]
+    result = CliRunner().invoke(app, [*args, *soak, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    entry = report["results"]["centroid"]
+    assert entry["throughput"]["frames"] == 200
+    assert entry["throughput"]["fps"] > 20
+    trial = entry["trials"][0]
+    assert trial["rate_hz"] == 20 and trial["frames"] >= 15
+    assert trial["latency_median_ms"] <= trial["latency_p99_ms"]
+    assert entry["soak"]["frames"] == 1000 and len(entry["soak"]["blocks"]) == 1
+    table = result.output
+    assert "| CentroidLocalizer | " in table and "throughput fps" in table
+
+
+def test_sustained_needs_zero_drops_and_a_flat_backlog():
+    ok = {
+        "rate_hz": 30.0,
+        "camera_fps": 29.8,
+        "dropped": 0,
+        "lost_in_buffer": 0,
+        "backlog_slope_per_s": 0.1,
+        "backlog_at_end_of_acquisition": 1,
+    }
+    assert sustained(ok)
+    assert not sustained({**ok, "dropped": 1})
+    assert not sustained({**ok, "backlog_slope_per_s": 3.0})
+    assert not sustained({**ok, "camera_fps": 20.0})
+
+
+def test_live_markdown_gives_ratios_to_the_centroid():
+    def entry(name, fps):
+        best = {"rate_hz": 30.0, "latency_median_ms": 10.0, "latency_p99_ms": 20.0}
+        return {"localizer": name, "throughput": {"fps": fps}, "sustained": best}
+
+    report = {"results": {"cnn": entry("cnn:spots", 50.0), "centroid": entry("centroid", 100.0)}}
+    table = live_markdown(report)
+    assert "| cnn:spots | 50.0 | 0.50 | 30 | 10.0 | 20.0 |" in table
+
+
+def test_speed_markdown_gives_speedup_over_trackpy():
+    nan = float("nan")
+    rows = [
+        SpeedResult("cnn:spots/onnxruntime", 10.0, 12.0, 1.0, 8.0, 1.0, 150.0, 5, 99.0),
+        SpeedResult("trackpy.locate(numba)", 25.0, 30.0, nan, nan, nan, 260.0, 5, 100.0),
+    ]
+    table = speed_markdown(rows)
+    assert "| cnn:spots/onnxruntime | 10.0 | 12.0 | 1.0 | 8.0 | 1.0 | 2.50× |" in table
+    assert "| trackpy.locate(numba) | 25.0 | 30.0 | – | – | – | 1.00× |" in table
+    assert np.isfinite(rows[0].median_ms)
+
+
+def test_bench_speed_runs_the_cnn_beside_trackpy(tmp_path):
+    args = ["bench", "speed", "--frames", "3", "-b", "onnxruntime-int8", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "speed.md").read_text()
+    assert "cnn:spots/onnxruntime-int8" in text
+    assert "trackpy" in text
