@@ -34,19 +34,20 @@ PHOTONS = 500.0
 
 
 def make_localizer(kind: str) -> Any:
-    """Build a localizer from ``"centroid"``, ``"cnn"`` or ``"cnn:<model>"``."""
+    """Build a localizer from ``"centroid"`` or ``"cnn[:<model>][:int8][:fast]"``."""
     from livetrack._errors import InputError
+    from livetrack.bench._localizers import parse_cnn
 
     if kind == "centroid":
         from livetrack.localize import CentroidLocalizer
 
         return CentroidLocalizer()
-    if kind.startswith("cnn"):
+    if kind == "cnn" or kind.startswith("cnn:"):
         from livetrack.infer import CNNLocalizer
 
-        model = kind.partition(":")[2] or "spots"
-        return CNNLocalizer(model, backend="onnxruntime")
-    raise InputError(f"unknown localizer {kind!r} (centroid, cnn or cnn:<model>)")
+        model, backend, refine = parse_cnn(kind)
+        return CNNLocalizer(model, backend=backend, refine=refine)
+    raise InputError(f"unknown localizer {kind!r} (centroid or cnn[:<model>][:int8][:fast])")
 
 
 def _core(size: int, rate_hz: float | None, replay: int) -> Any:
@@ -229,9 +230,9 @@ def run_live(
     for kind in kinds:
         loc = make_localizer(kind)
         name = localizer_name(loc)
-        say(f"== {name}")
+        say(f"== {kind}: {name}")
         loc.locate(np.zeros((size, size), np.uint16) + 100)  # warm up
-        entry: dict = {"localizer": name, "trials": []}
+        entry: dict = {"localizer": kind, "pipeline": name, "trials": []}
         with TemporaryDirectory() as tmp:
             entry["throughput"] = run_once(loc, size, None, n_frames=200, out=Path(tmp) / "t.csv")
             say(f"throughput {entry['throughput']['fps']:.1f} fps")

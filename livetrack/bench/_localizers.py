@@ -34,7 +34,9 @@ def _classical(method: str) -> Callable[[Scene, object], Locate]:
     return factory
 
 
-def _cnn(model: str, backend: str = "auto") -> Callable[[Scene, object], Locate]:
+def _cnn(
+    model: str, backend: str = "auto", refine: bool | None = None
+) -> Callable[[Scene, object], Locate]:
     cache: dict[str, object] = {}
 
     def factory(scene: Scene, camera: object) -> Locate:
@@ -45,7 +47,12 @@ def _cnn(model: str, backend: str = "auto") -> Callable[[Scene, object], Locate]
             cache["spec"] = load_model(model)
         # The camera calibration is given to the CNN as to the classical methods: frames in
         # photons, and the refinement fit with the camera's photon statistics.
-        loc = CNNLocalizer(model=cache["spec"], camera=camera, backend=backend)  # type: ignore[arg-type]
+        loc = CNNLocalizer(
+            model=cache["spec"],  # type: ignore[arg-type]
+            camera=camera,
+            backend=backend,
+            refine=refine,
+        )
         return loc.locate
 
     return factory
@@ -59,8 +66,18 @@ def _shipped_models() -> list[str]:
     return list(available_models())
 
 
-def _strip_int8(model: str) -> str:
-    return model.removesuffix(":int8")
+def parse_cnn(name: str) -> tuple[str, str, bool | None]:
+    """Split ``cnn[:<model>][:int8][:fast]`` into (model, backend, refine).
+
+    ``int8`` runs the model's int8 export on ONNX Runtime, ``fast`` skips the refinement
+    (positions straight from the network); the model defaults to ``spots``.
+    """
+    parts = name.split(":")[1:]
+    flags = {p for p in parts if p in ("int8", "fast")}
+    rest = [p for p in parts if p not in flags]
+    model = ":".join(rest) or "spots"
+    backend = "onnxruntime-int8" if "int8" in flags else "onnxruntime"
+    return model, backend, (False if "fast" in flags else None)
 
 
 def _is_model(model: str, shipped: list[str]) -> bool:
@@ -76,7 +93,7 @@ def available_localizers(
     ----------
     names
         ``centroid``, ``radial``, ``mle`` or ``cnn:<model>`` (a shipped name or a model
-        folder; ``cnn:<model>:int8`` runs its int8 export); None means the three
+        folder; ``:int8`` runs its int8 export, ``:fast`` skips refinement); None means the three
         classical methods and a CNN for every shipped model.
 
     Returns
@@ -96,9 +113,8 @@ def available_localizers(
     for name in names:
         if name in CLASSICAL:
             factories[name] = _classical(name)
-        elif name.startswith("cnn:") and _is_model(_strip_int8(name[4:]), shipped):
-            model = _strip_int8(name[4:])
-            factories[name] = _cnn(model, "onnxruntime-int8" if model != name[4:] else "auto")
+        elif name.startswith("cnn:") and _is_model(parse_cnn(name)[0], shipped):
+            factories[name] = _cnn(*parse_cnn(name))
         else:
             known = ", ".join([*CLASSICAL, *(f"cnn:{m}" for m in shipped)])
             raise InputError(f"unknown localizer {name!r}; available: {known}")

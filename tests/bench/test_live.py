@@ -25,7 +25,7 @@ def test_bench_live_reports_throughput_latency_and_soak(tmp_path):
     assert trial["latency_median_ms"] <= trial["latency_p99_ms"]
     assert entry["soak"]["frames"] == 1000 and len(entry["soak"]["blocks"]) == 1
     table = result.output
-    assert "| CentroidLocalizer | " in table and "throughput fps" in table
+    assert "| centroid | " in table and "throughput fps" in table
 
 
 def test_sustained_needs_zero_drops_and_a_flat_backlog():
@@ -48,7 +48,9 @@ def test_live_markdown_gives_ratios_to_the_centroid():
         best = {"rate_hz": 30.0, "latency_median_ms": 10.0, "latency_p99_ms": 20.0}
         return {"localizer": name, "throughput": {"fps": fps}, "sustained": best}
 
-    report = {"results": {"cnn": entry("cnn:spots", 50.0), "centroid": entry("centroid", 100.0)}}
+    report = {
+        "results": {"cnn:spots": entry("cnn:spots", 50.0), "centroid": entry("centroid", 100.0)}
+    }
     table = live_markdown(report)
     assert "| cnn:spots | 50.0 | 0.50 | 30 | 10.0 | 20.0 |" in table
 
@@ -72,3 +74,12 @@ def test_bench_speed_runs_the_cnn_beside_trackpy(tmp_path):
     text = (tmp_path / "speed.md").read_text()
     assert "cnn:spots/onnxruntime-int8" in text
     assert "trackpy" in text
+
+
+def test_cnn_kinds_parse_into_model_backend_and_refinement():
+    from livetrack.bench._localizers import parse_cnn
+
+    assert parse_cnn("cnn") == ("spots", "onnxruntime", None)
+    assert parse_cnn("cnn:rings") == ("rings", "onnxruntime", None)
+    assert parse_cnn("cnn:spots:int8:fast") == ("spots", "onnxruntime-int8", False)
+    assert parse_cnn("cnn:int8") == ("spots", "onnxruntime-int8", None)

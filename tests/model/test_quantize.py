@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from livetrack._errors import ModelFileError  # noqa: E402
-from livetrack.infer import CNNLocalizer  # noqa: E402
-from livetrack.model import available_models, load_model, quantize_model  # noqa: E402
-from livetrack.simulate import GaussianPSF, simulate_movie  # noqa: E402
+from livetrack._errors import ModelFileError
+from livetrack.infer import CNNLocalizer
+from livetrack.model import available_models, load_model, quantize_model
+from livetrack.simulate import GaussianPSF, simulate_movie
 
 pytestmark = pytest.mark.skipif("spots" not in available_models(), reason="no spots model")
 
@@ -24,7 +24,7 @@ def model_copy(tmp_path):
 
 
 def test_missing_int8_export_is_a_clear_error(model_copy):
-    with pytest.raises(ModelFileError, match="no int8 export.*livetrack quantize"):
+    with pytest.raises(ModelFileError, match=r"no int8 export.*livetrack quantize"):
         CNNLocalizer(model_copy, backend="onnxruntime-int8")
 
 
