@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml requirements.txt
 
 setup: $(STAMP)
 
+# The main job: live tracking of the simulated microscope, recorded to demo-output/.
 demo: $(STAMP)
-	$(VENV)/bin/livetrack bench accuracy --quick
+	rm -f demo-output/tracks.csv
+	$(VENV)/bin/livetrack demo --headless --frames 300 --out demo-output
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest

@@ -25,6 +25,7 @@ import numpy as np
 
 from livetrack._errors import InputError
 from livetrack.pipeline import Tracker, TrackerStats, localizer_name
+from livetrack.record._writer import data_stem
 
 __all__ = [
     "ContinuousRun",
@@ -36,8 +37,6 @@ __all__ = [
 
 log = logging.getLogger("livetrack.acquire")
 
-_DATA_SUFFIXES = (".ome.zarr", ".ome.tiff", ".ome.tif", ".zarr", ".tiff", ".tif")
-
 
 def tracks_path_beside(data_path: str | Path) -> Path:
     """Return where the tracks of an acquisition saved at ``data_path`` are recorded.
@@ -46,12 +45,7 @@ def tracks_path_beside(data_path: str | Path) -> Path:
     ``livetrack.record.read_tracks(data_path)`` finds them.
     """
     p = Path(data_path)
-    name = p.name
-    for suffix in _DATA_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return p.with_name(f"{name}.tracks.csv")
+    return p.with_name(f"{data_stem(p.name)}.tracks.csv")
 
 
 def _open_writer(path: Path, tracker: Tracker, header: Mapping[str, Any] | None) -> Any:

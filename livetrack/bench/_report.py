@@ -28,6 +28,7 @@ def accuracy_frame(rows: Sequence[AccuracyRow]) -> pd.DataFrame:
             "crlb_px": r.crlb_px,
             "rmse_over_crlb": r.rmse_over_crlb,
             "ms_per_frame": r.ms_per_frame,
+            "jaccard_oracle": r.jaccard_oracle,
         }
         for r in rows
     ]
@@ -41,17 +42,18 @@ def _fmt(value: float, digits: int) -> str:
 def accuracy_markdown(rows: Sequence[AccuracyRow]) -> str:
     """Render the accuracy benchmark as a markdown table.
 
-    One line per scene; for each localizer the Jaccard index, RMSE (px),
-    RMSE/CRLB and milliseconds per frame.
+    One line per scene: the Jaccard index of the known-PSF likelihood-ratio oracle (the
+    detection counterpart of the CRLB; ``livetrack.evaluate.oracle_jaccard``), then for
+    each localizer the Jaccard index, RMSE (px), RMSE/CRLB and milliseconds per frame.
     """
     table = accuracy_frame(rows)
     names = list(dict.fromkeys(table["localizer"]))
-    header = ["scene"]
+    header = ["scene", "oracle J"]
     for name in names:
         header += [f"{name} J", f"{name} RMSE", f"{name} /CRLB", f"{name} ms"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for scene, group in table.groupby("scene", sort=False):
-        cells = [scene]
+        cells = [scene, _fmt(group["jaccard_oracle"].iloc[0], 3)]
         by_name = group.set_index("localizer")
         for name in names:
             r = by_name.loc[name]

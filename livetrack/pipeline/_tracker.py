@@ -80,6 +80,11 @@ class TrackerOptions:
         error rather than blocking the camera or exhausting memory.
     pixel_size_um
         If set, ``x_um`` and ``y_um`` columns are added (camera axes, scaled).
+    min_mass
+        If set, detections whose ``mass`` (integrated brightness, in the
+        localizer's units) is below it are discarded before linking, as
+        trackpy's ``minmass``: faint false detections in the noise otherwise
+        start one-frame tracks. None keeps every detection.
     slow_callback_ms
         A callback call longer than this is counted and logged as slow.
     stats_window
@@ -93,6 +98,7 @@ class TrackerOptions:
     drop_policy: DropPolicy = "never"
     max_backlog_frames: int = 4096
     pixel_size_um: float | None = None
+    min_mass: float | None = None
     slow_callback_ms: float = 50.0
     stats_window: int = 2000
     copy_frames: bool = False
@@ -106,6 +112,9 @@ class TrackerOptions:
             raise InputError(f"max_backlog_frames must be >= 1, got {self.max_backlog_frames}")
         if self.pixel_size_um is not None and not self.pixel_size_um > 0:
             raise InputError(f"pixel_size_um must be > 0, got {self.pixel_size_um}")
+        m = self.min_mass
+        if m is not None and not (isinstance(m, int | float | np.number) and np.isfinite(m)):
+            raise InputError(f"min_mass must be a finite number or None, got {self.min_mass}")
         if self.stats_window < 2:
             raise InputError(f"stats_window must be >= 2, got {self.stats_window}")
 
@@ -436,6 +445,8 @@ class Tracker:
         try:
             df = self.localizer.locate(item.image, frame=item.index)
             df = df.assign(frame=item.index)
+            if self.options.min_mass is not None and "mass" in df.columns:
+                df = df[df["mass"] >= self.options.min_mass].reset_index(drop=True)
             if self.linker is not None:
                 df = self.linker.step(item.index, df)
         except Exception:

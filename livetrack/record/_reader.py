@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from livetrack._errors import InputError
-from livetrack.record._writer import COLUMNS, TRACKS_FILENAME
+from livetrack.record._writer import COLUMNS, TRACKS_FILENAME, data_stem
 
 __all__ = ["find_tracks", "read_tracks"]
 
@@ -24,6 +24,25 @@ def _candidates(directory: Path) -> list[Path]:
     for pattern in _PATTERNS:
         found.extend(p for p in sorted(directory.glob(pattern)) if p.is_file())
     return found
+
+
+def _preferred(found: list[Path], owner: Path) -> Path | None:
+    """Among several candidates, the one named after ``owner`` (``<stem>.tracks.csv``), if any."""
+    stems = {owner.name, data_stem(owner.name), owner.stem} - {""}
+    named = [f for f in found if f.name in {f"{stem}.tracks.csv" for stem in stems}]
+    return named[0] if len(named) == 1 else None
+
+
+def _listing(found: list[Path], base: Path, limit: int = 10) -> str:
+    names = []
+    for f in found[:limit]:
+        try:
+            names.append(str(f.relative_to(base)))
+        except ValueError:
+            names.append(str(f))
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    # One line whatever the file names hold.
+    return ", ".join(names).replace("\n", " ").replace("\r", " ") + more
 
 
 def find_tracks(path: str | os.PathLike[str]) -> Path:
@@ -41,12 +60,15 @@ def find_tracks(path: str | os.PathLike[str]) -> Path:
     Returns
     -------
     Path
-        The tracks file.
+        The tracks file. Where a directory holds several, the one named after
+        it wins (``run1/run1.tracks.csv``); beside an acquisition's data, the one
+        named after the data (``run1.ome.zarr`` -> ``run1.tracks.csv``).
 
     Raises
     ------
     InputError
-        If nothing (or more than one candidate) is found.
+        If nothing is found, or several candidates and none named as above (the
+        message lists them; no file is picked silently).
     """
     p = Path(path)
     if p.is_file() and p.suffix.lower() == ".csv":
@@ -54,6 +76,7 @@ def find_tracks(path: str | os.PathLike[str]) -> Path:
     if not p.exists():
         raise InputError(f"no tracks file: {p} does not exist")
     searched = []
+    base = p
     if p.is_dir():
         searched.append(p)
         found = _candidates(p)
@@ -64,14 +87,23 @@ def find_tracks(path: str | os.PathLike[str]) -> Path:
     if not found:
         # The data of an acquisition (a zarr folder, a TIFF file) with tracks beside it.
         searched.append(p.parent)
+        base = p.parent
         found = _candidates(p.parent)
     if len(found) == 1:
         return found[0]
     if not found:
         where = " or ".join(str(s) for s in searched)
         raise InputError(f"no {TRACKS_FILENAME} found in {where}")
-    names = ", ".join(str(f) for f in found[:4])
-    raise InputError(f"several tracks files under {p} ({names}); pass one of them")
+    # Several: only a file named after the folder (or the data) itself decides.
+    why = ""
+    if all(f.parent == base for f in found):
+        chosen = _preferred(found, p)
+        if chosen is not None:
+            return chosen
+        why = f" and none named {data_stem(p.name)}.tracks.csv"
+    raise InputError(
+        f"several tracks files under {base}{why}: {_listing(found, base)}; pass one of them"
+    )
 
 
 def _parse_header(lines: list[str]) -> dict[str, Any]:

@@ -43,6 +43,22 @@ COLUMNS = (
 )
 #: File name used when a directory is given.
 TRACKS_FILENAME = "tracks.csv"
+#: Suffixes of an acquisition's own data; ``run1.ome.zarr`` has its tracks in ``run1.tracks.csv``.
+DATA_SUFFIXES = (".ome.zarr", ".ome.tiff", ".ome.tif", ".zarr", ".tiff", ".tif")
+
+
+def data_stem(name: str) -> str:
+    """Return ``name`` without its data suffix (:data:`DATA_SUFFIXES`), if it has one.
+
+    ``run1.ome.zarr`` -> ``run1``; ``acq_1`` -> ``acq_1``.
+    """
+    lower = name.lower()
+    for suffix in DATA_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 _INT_COLUMNS = ("frame", "particle")
 
 

@@ -201,3 +201,35 @@ def test_stop_without_drain_discards_the_backlog(movie):
     threading.Timer(0.05, loc.gate.set).start()
     stats = tracker.stop(drain=False)
     assert stats.processed == 1 and stats.dropped == 7
+
+
+class FixedLocalizer:
+    """Two bright particles that stay put and one faint false spot per frame, moving."""
+
+    def locate(self, image, frame=0):
+        return pd.DataFrame(
+            {
+                "frame": frame,
+                "x": [10.0, 40.0, 5.0 + 7 * frame],
+                "y": [10.0, 40.0, 50.0],
+                "mass": [900.0, 1100.0, 40.0],
+            }
+        )
+
+
+def test_min_mass_drops_faint_detections_before_linking():
+    image = np.zeros((64, 64))
+    plain = Tracker(FixedLocalizer(), Linker(search_range_px=3.0))
+    rows = pd.concat([plain.step(image).positions for _ in range(5)])
+    assert rows["particle"].nunique() == 2 + 5  # each faint spot starts a one-frame track
+    floored = Tracker(
+        FixedLocalizer(), Linker(search_range_px=3.0), options=TrackerOptions(min_mass=100.0)
+    )
+    rows = pd.concat([floored.step(image).positions for _ in range(5)])
+    assert sorted(rows["particle"].unique()) == [0, 1]
+    assert (rows["mass"] >= 100).all() and len(rows) == 10
+    assert list(rows.groupby("frame").size()) == [2] * 5
+    with pytest.raises(InputError, match="min_mass"):
+        TrackerOptions(min_mass=float("nan"))
+    with pytest.raises(InputError, match="min_mass"):
+        TrackerOptions(min_mass="a lot")

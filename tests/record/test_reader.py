@@ -76,3 +76,35 @@ def test_not_a_tracks_file(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(InputError, match="not a livetrack tracks file"):
         read_tracks(path)
+
+
+def test_two_tracks_files_prefer_the_one_named_after_the_folder(tmp_path):
+    run = tmp_path / "run1"
+    run.mkdir()
+    write_some(run / "other.tracks.csv", n_frames=2)
+    write_some(run / "run1.tracks.csv", n_frames=3)
+    assert find_tracks(run) == run / "run1.tracks.csv"
+    assert read_tracks(run)["frame"].nunique() == 3
+    # Beside an acquisition's data: the file named after the data wins.
+    zarr = tmp_path / "other.ome.zarr"
+    zarr.mkdir()
+    write_some(tmp_path / "other.tracks.csv")
+    write_some(tmp_path / "third.tracks.csv")
+    assert find_tracks(zarr) == tmp_path / "other.tracks.csv"
+
+
+def test_two_tracks_files_without_the_folder_name_are_refused(tmp_path):
+    run = tmp_path / "run1"
+    run.mkdir()
+    write_some(run / "a.tracks.csv")
+    write_some(run / "b.tracks.csv")
+    with pytest.raises(InputError) as info:
+        read_tracks(run)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "several tracks files" in message and "run1.tracks.csv" in message
+    assert "a.tracks.csv" in message and "b.tracks.csv" in message
+    # tracks.csv is no tiebreaker either: nothing is picked silently.
+    write_some(run / "tracks.csv")
+    with pytest.raises(InputError, match=r": tracks\.csv, a\.tracks\.csv, b\.tracks\.csv;"):
+        find_tracks(run)
