@@ -34,7 +34,7 @@ PHOTONS = 500.0
 
 
 def make_localizer(kind: str) -> Any:
-    """Build a localizer from ``"centroid"`` or ``"cnn[:<model>][:int8][:fast]"``."""
+    """Build a localizer from ``"centroid"`` or ``"cnn[:<model>][:int8][:fast][:adaptive]"``."""
     from livetrack._errors import InputError
     from livetrack.bench._localizers import parse_cnn
 
@@ -45,8 +45,8 @@ def make_localizer(kind: str) -> Any:
     if kind == "cnn" or kind.startswith("cnn:"):
         from livetrack.infer import CNNLocalizer
 
-        model, backend, refine = parse_cnn(kind)
-        return CNNLocalizer(model, backend=backend, refine=refine)
+        model, backend, refine, threshold = parse_cnn(kind)
+        return CNNLocalizer(model, backend=backend, refine=refine, threshold=threshold)
     raise InputError(f"unknown localizer {kind!r} (centroid or cnn[:<model>][:int8][:fast])")
 
 

@@ -35,7 +35,7 @@ def _classical(method: str) -> Callable[[Scene, object], Locate]:
 
 
 def _cnn(
-    model: str, backend: str = "auto", refine: bool | None = None
+    model: str, backend: str = "auto", refine: bool | None = None, threshold: str | None = None
 ) -> Callable[[Scene, object], Locate]:
     cache: dict[str, object] = {}
 
@@ -52,6 +52,7 @@ def _cnn(
             camera=camera,
             backend=backend,
             refine=refine,
+            threshold=threshold,
         )
         return loc.locate
 
@@ -66,18 +67,20 @@ def _shipped_models() -> list[str]:
     return list(available_models())
 
 
-def parse_cnn(name: str) -> tuple[str, str, bool | None]:
-    """Split ``cnn[:<model>][:int8][:fast]`` into (model, backend, refine).
+def parse_cnn(name: str) -> tuple[str, str, bool | None, str | None]:
+    """Split ``cnn[:<model>][:int8][:fast][:adaptive]`` into (model, backend, refine, threshold).
 
     ``int8`` runs the model's int8 export on ONNX Runtime, ``fast`` skips the refinement
-    (positions straight from the network); the model defaults to ``spots``.
+    (positions straight from the network), ``adaptive`` chooses the detection threshold
+    per frame; the model defaults to ``spots``.
     """
     parts = name.split(":")[1:]
-    flags = {p for p in parts if p in ("int8", "fast")}
+    flags = {p for p in parts if p in ("int8", "fast", "adaptive")}
     rest = [p for p in parts if p not in flags]
     model = ":".join(rest) or "spots"
     backend = "onnxruntime-int8" if "int8" in flags else "onnxruntime"
-    return model, backend, (False if "fast" in flags else None)
+    refine = False if "fast" in flags else None
+    return model, backend, refine, ("adaptive" if "adaptive" in flags else None)
 
 
 def _is_model(model: str, shipped: list[str]) -> bool:
@@ -93,7 +96,8 @@ def available_localizers(
     ----------
     names
         ``centroid``, ``radial``, ``mle`` or ``cnn:<model>`` (a shipped name or a model
-        folder; ``:int8`` runs its int8 export, ``:fast`` skips refinement); None means the three
+        folder; ``:int8`` runs its int8 export, ``:fast`` skips refinement, ``:adaptive``
+        chooses the threshold per frame); None means the three
         classical methods and a CNN for every shipped model.
 
     Returns

@@ -80,7 +80,7 @@ def speed(
     """
     from livetrack.infer import measure_speed, speed_markdown
 
-    backends = tuple(backend or ("onnxruntime", "torch"))
+    backends = tuple(backend or ("onnxruntime", "onnxruntime-int8", "torch"))
     results = measure_speed(
         model=model, backends=backends, n_frames=frames, include_trackpy=trackpy
     )

@@ -24,6 +24,13 @@ def track(
     backend: Annotated[
         str, typer.Option(help="CNN inference backend: auto, onnxruntime, torch, tensorrt.")
     ] = "auto",
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            help="CNN detection threshold in (0, 1], or 'adaptive' (chosen per frame batch; "
+            "finds more particles at SNR <= 3). Default: the model's calibrated one."
+        ),
+    ] = None,
     diameter: Annotated[
         int, typer.Option("--diameter", help="Feature diameter (px, odd) for --method.")
     ] = 7,
@@ -46,7 +53,11 @@ def track(
     if output.exists() and output.is_dir():
         raise InputError(f"output {output} is a directory, expected a CSV file path")
     frames = read_stack(input)
-    options = {"diameter_px": diameter} if method is not None else {}
+    options: dict = {"diameter_px": diameter} if method is not None else {}
+    if threshold is not None:
+        if method is not None:
+            raise InputError("--threshold applies to the CNN; drop it or drop --method")
+        options["threshold"] = _threshold(threshold)
     if search_range > 0:
         table = _api.track(
             frames,
@@ -68,6 +79,17 @@ def track(
         + f" -> {output}",
         file=sys.stderr,
     )
+
+
+def _threshold(text: str) -> float | str:
+    if text == "adaptive":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(
+            f"--threshold must be a number in (0, 1] or 'adaptive', got {text!r}"
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

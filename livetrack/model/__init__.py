@@ -17,6 +17,7 @@ from livetrack.model._config import (
 from livetrack.model._decode import (
     COLUMNS,
     CORNER_BINS,
+    adaptive_threshold,
     corner_distance,
     decode_maps,
     empty_table,
@@ -52,6 +53,7 @@ __all__ = [
     "ModelSpec",
     "NetConfig",
     "NormalizationConfig",
+    "adaptive_threshold",
     "available_models",
     "corner_distance",
     "count_parameters",

@@ -201,6 +201,79 @@ def decode_maps(
     )
 
 
+def adaptive_threshold(
+    scores: np.ndarray,
+    null_thresholds: np.ndarray,
+    null_rate_per_px: np.ndarray,
+    area_px: float,
+    default: float,
+    lowest: float = 0.1,
+    confident: float = 0.8,
+    spread: float = 0.2,
+) -> float:
+    """Choose a detection threshold for one frame (or batch) from its own score distribution.
+
+    The network's scores are not comparable across SNR: at high SNR real particles score
+    near 1 and the calibrated ``default`` threshold is right; at low SNR their scores
+    spread over the whole range and a lower threshold finds many more of them. Knowing how
+    many background peaks per pixel exceed each threshold (``null_rate_per_px``, measured
+    on particle-free frames), the detections in a score band split into an expected
+    ``FP = rate * area`` false and ``N - FP`` true ones.
+
+    1. If the excess of detections scoring between ``default`` and ``confident`` is less
+       than ``spread`` times the excess above ``confident``, the particles are bright:
+       return ``default`` (below it, candidates are mostly clutter the null rate does not
+       model, such as faint structure between crowded particles).
+    2. Otherwise return the threshold in ``[lowest, default]`` that maximizes the expected
+       Jaccard index ``TP(t) / (P + FP(t))``, with ``P = max_t TP(t)`` the estimated number
+       of particles -- the false-discovery-rate reasoning of Benjamini-Hochberg applied to
+       the Jaccard index. If the excess of detections over the background expectation is
+       within three Poisson standard deviations of the count, there is no evidence of
+       faint particles and ``default`` is returned.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Detection scores of all candidates (at least those above ``lowest``).
+    null_thresholds, null_rate_per_px : numpy.ndarray
+        Increasing thresholds and the background peaks per pixel scoring at least each.
+    area_px : float
+        Image area the scores come from.
+    default : float
+        The model's calibrated threshold.
+    lowest, confident, spread : float
+        Search floor, the score above which a detection is confident, and the band ratio
+        of rule 1.
+
+    Returns
+    -------
+    float
+        The threshold.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+
+    def excess(lo: float, hi: float) -> float:
+        n = np.count_nonzero((scores >= lo) & (scores < hi))
+        rate = np.interp([lo, hi], null_thresholds, null_rate_per_px)
+        return n - (rate[0] - rate[1]) * float(area_px)
+
+    high = excess(confident, np.inf)
+    if default >= confident or (high > 0 and excess(default, confident) < spread * high):
+        return float(default)
+    grid = np.linspace(lowest, default, 24)
+    n_above = (scores[None, :] >= grid[:, None]).sum(axis=1)
+    false = np.interp(grid, null_thresholds, null_rate_per_px) * float(area_px)
+    true = np.maximum(n_above - false, 0.0)
+    particles = true.max()
+    # An excess within Poisson fluctuations of the count is no evidence of faint particles.
+    if particles <= 3.0 * np.sqrt(n_above[int(np.argmax(true))] + 1.0):
+        return float(default)
+    jaccard = true / (particles + false)
+    # Ties go to the higher threshold: the same expected Jaccard with fewer false positives.
+    best = len(grid) - 1 - int(np.argmax(jaccard[::-1]))
+    return float(grid[best])
+
+
 #: Upper edges of the corner-distance bins (cell units) of ``corner_profile``.
 CORNER_BINS = (0.1, 0.2, 0.3, 0.4, 0.8)
 

@@ -79,7 +79,7 @@ def test_bench_speed_runs_the_cnn_beside_trackpy(tmp_path):
 def test_cnn_kinds_parse_into_model_backend_and_refinement():
     from livetrack.bench._localizers import parse_cnn
 
-    assert parse_cnn("cnn") == ("spots", "onnxruntime", None)
-    assert parse_cnn("cnn:rings") == ("rings", "onnxruntime", None)
-    assert parse_cnn("cnn:spots:int8:fast") == ("spots", "onnxruntime-int8", False)
-    assert parse_cnn("cnn:int8") == ("spots", "onnxruntime-int8", None)
+    assert parse_cnn("cnn") == ("spots", "onnxruntime", None, None)
+    assert parse_cnn("cnn:rings") == ("rings", "onnxruntime", None, None)
+    assert parse_cnn("cnn:spots:int8:fast") == ("spots", "onnxruntime-int8", False, None)
+    assert parse_cnn("cnn:int8:adaptive") == ("spots", "onnxruntime-int8", None, "adaptive")

@@ -81,3 +81,22 @@ def test_shipped_int8_export_tracks_the_fp32_model(model):
     s32 = score(truth, fp32, gate_px=2.0)
     assert s8.jaccard >= s32.jaccard - 0.05
     assert s8.rmse <= 1.25 * s32.rmse + 0.01
+
+
+def test_adaptive_threshold_finds_more_faint_spots_and_leaves_bright_ones_alone():
+    frames, truth = scene(GaussianPSF(1.0), 2.0, 60, seed=16, min_sep=8.0)
+    frames = frames.repeat(1, axis=0)
+    fixed = CNNLocalizer("spots", backend="onnxruntime", refine=False)
+    adaptive = CNNLocalizer("spots", backend="onnxruntime", refine=False, threshold="adaptive")
+    faint_fixed = score(truth, fixed.locate_stack(frames), gate_px=2.0)
+    faint_adaptive = score(truth, adaptive.locate_stack(frames), gate_px=2.0)
+    assert faint_adaptive.recall > faint_fixed.recall + 0.1
+    assert faint_adaptive.jaccard > faint_fixed.jaccard
+    bright, _ = scene(GaussianPSF(1.0), 8.0, 25, seed=17)
+    a, b = fixed.locate_stack(bright), adaptive.locate_stack(bright)
+    assert len(a) == len(b) and (a[["x", "y"]] - b[["x", "y"]]).abs().to_numpy().max() < 1e-9
+
+
+def test_bad_threshold_text_is_a_clear_error():
+    with pytest.raises(ValueError, match="'adaptive'"):
+        CNNLocalizer("spots", threshold="auto")

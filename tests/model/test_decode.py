@@ -173,3 +173,33 @@ def test_corner_profile_raises_scores_near_cell_corners():
     assert len(corrected) == 1
     assert corrected["prob"].iloc[0] == pytest.approx(0.4 / 0.6, abs=0.01)
     assert (corrected["x"].iloc[0], corrected["y"].iloc[0]) == pytest.approx((3.5, 3.5))
+
+
+def _null():
+    t = np.linspace(0.0, 1.0, 101)
+    return t, 1e-4 * (1.0 - t) ** 3  # background peaks per pixel scoring >= t
+
+
+def test_adaptive_threshold_keeps_the_default_for_bright_particles():
+    from livetrack.model import adaptive_threshold
+
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.uniform(0.9, 1.0, 200), rng.uniform(0.1, 0.3, 5)])
+    assert adaptive_threshold(scores, *_null(), 512 * 512, default=0.45) == 0.45
+
+
+def test_adaptive_threshold_goes_down_when_particles_score_low():
+    from livetrack.model import adaptive_threshold
+
+    rng = np.random.default_rng(1)
+    t, rate = _null()
+    area = 512 * 512
+    # 200 faint particles scoring anywhere in (0.15, 1), plus background peaks drawn from
+    # the null rate itself.
+    n_null = int(rate[10] * area)
+    null_scores = 1 - (1 - 0.1) * rng.uniform(0, 1, n_null) ** (1 / 4)
+    scores = np.concatenate([rng.uniform(0.15, 1.0, 200), null_scores])
+    cut = adaptive_threshold(scores, t, rate, area, default=0.45)
+    assert 0.1 <= cut < 0.45
+    # With no particles at all it never goes below the default.
+    assert adaptive_threshold(null_scores, t, rate, area, default=0.45) == 0.45
