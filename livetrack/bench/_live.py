@@ -45,7 +45,9 @@ def make_localizer(kind: str) -> Any:
     if kind == "cnn" or kind.startswith("cnn:"):
         from livetrack.infer import CNNLocalizer
 
-        model, backend, refine, threshold = parse_cnn(kind)
+        model, backend, refine, threshold, window = parse_cnn(kind)
+        if window != 1:
+            raise InputError(f"{kind}: live tracking has no future frames (drop :t{window})")
         return CNNLocalizer(model, backend=backend, refine=refine, threshold=threshold)
     raise InputError(f"unknown localizer {kind!r} (centroid or cnn[:<model>][:int8][:fast])")
 

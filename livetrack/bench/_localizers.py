@@ -35,7 +35,11 @@ def _classical(method: str) -> Callable[[Scene, object], Locate]:
 
 
 def _cnn(
-    model: str, backend: str = "auto", refine: bool | None = None, threshold: str | None = None
+    model: str,
+    backend: str = "auto",
+    refine: bool | None = None,
+    threshold: str | None = None,
+    window: int = 1,
 ) -> Callable[[Scene, object], Locate]:
     cache: dict[str, object] = {}
 
@@ -54,7 +58,15 @@ def _cnn(
             refine=refine,
             threshold=threshold,
         )
-        return loc.locate
+        if window == 1:
+            return loc.locate
+
+        def locate(frame: np.ndarray, index: int) -> pd.DataFrame:
+            return loc.locate_stack(frame[None], first_frame=index, temporal_window=1)
+
+        # The benchmark hands the whole stack to localizers that use neighbouring frames.
+        locate.stack = lambda frames: loc.locate_stack(frames, temporal_window=window)  # type: ignore[attr-defined]
+        return locate
 
     return factory
 
@@ -67,20 +79,23 @@ def _shipped_models() -> list[str]:
     return list(available_models())
 
 
-def parse_cnn(name: str) -> tuple[str, str, bool | None, str | None]:
-    """Split ``cnn[:<model>][:int8][:fast][:adaptive]`` into (model, backend, refine, threshold).
+def parse_cnn(name: str) -> tuple[str, str, bool | None, str | None, int]:
+    """Split ``cnn[:<model>][:int8][:fast][:adaptive][:t<k>]`` into its settings.
 
-    ``int8`` runs the model's int8 export on ONNX Runtime, ``fast`` skips the refinement
-    (positions straight from the network), ``adaptive`` chooses the detection threshold
-    per frame; the model defaults to ``spots``.
+    Returns (model, backend, refine, threshold, temporal window). ``int8`` runs the model's
+    int8 export on ONNX Runtime, ``fast`` skips the refinement (positions straight from the
+    network), ``adaptive`` chooses the detection threshold per frame, ``t3`` detects on
+    3-frame averages; the model defaults to ``spots``.
     """
     parts = name.split(":")[1:]
+    windows = [p for p in parts if len(p) > 1 and p[0] == "t" and p[1:].isdigit()]
     flags = {p for p in parts if p in ("int8", "fast", "adaptive")}
-    rest = [p for p in parts if p not in flags]
+    rest = [p for p in parts if p not in flags and p not in windows]
     model = ":".join(rest) or "spots"
     backend = "onnxruntime-int8" if "int8" in flags else "onnxruntime"
     refine = False if "fast" in flags else None
-    return model, backend, refine, ("adaptive" if "adaptive" in flags else None)
+    threshold = "adaptive" if "adaptive" in flags else None
+    return model, backend, refine, threshold, int(windows[-1][1:]) if windows else 1
 
 
 def _is_model(model: str, shipped: list[str]) -> bool:
@@ -97,7 +112,7 @@ def available_localizers(
     names
         ``centroid``, ``radial``, ``mle`` or ``cnn:<model>`` (a shipped name or a model
         folder; ``:int8`` runs its int8 export, ``:fast`` skips refinement, ``:adaptive``
-        chooses the threshold per frame); None means the three
+        chooses the threshold per frame, ``:t3`` detects on 3-frame averages); None means the three
         classical methods and a CNN for every shipped model.
 
     Returns

@@ -31,6 +31,13 @@ def track(
             "finds more particles at SNR <= 3). Default: the model's calibrated one."
         ),
     ] = None,
+    temporal_window: Annotated[
+        int,
+        typer.Option(
+            help="CNN: detect on averages of this many neighbouring frames (odd; 3-5 find "
+            "slow particles at SNR 1-2, single frames are better above SNR 3)."
+        ),
+    ] = 1,
     diameter: Annotated[
         int, typer.Option("--diameter", help="Feature diameter (px, odd) for --method.")
     ] = 7,
@@ -58,6 +65,10 @@ def track(
         if method is not None:
             raise InputError("--threshold applies to the CNN; drop it or drop --method")
         options["threshold"] = _threshold(threshold)
+    if temporal_window != 1:
+        if method is not None:
+            raise InputError("--temporal-window applies to the CNN; drop it or drop --method")
+        options["temporal_window"] = temporal_window
     if search_range > 0:
         table = _api.track(
             frames,

@@ -79,7 +79,8 @@ def test_bench_speed_runs_the_cnn_beside_trackpy(tmp_path):
 def test_cnn_kinds_parse_into_model_backend_and_refinement():
     from livetrack.bench._localizers import parse_cnn
 
-    assert parse_cnn("cnn") == ("spots", "onnxruntime", None, None)
-    assert parse_cnn("cnn:rings") == ("rings", "onnxruntime", None, None)
-    assert parse_cnn("cnn:spots:int8:fast") == ("spots", "onnxruntime-int8", False, None)
-    assert parse_cnn("cnn:int8:adaptive") == ("spots", "onnxruntime-int8", None, "adaptive")
+    assert parse_cnn("cnn") == ("spots", "onnxruntime", None, None, 1)
+    assert parse_cnn("cnn:rings") == ("rings", "onnxruntime", None, None, 1)
+    assert parse_cnn("cnn:spots:int8:fast") == ("spots", "onnxruntime-int8", False, None, 1)
+    assert parse_cnn("cnn:int8:adaptive") == ("spots", "onnxruntime-int8", None, "adaptive", 1)
+    assert parse_cnn("cnn:spots:adaptive:t5") == ("spots", "onnxruntime", None, "adaptive", 5)

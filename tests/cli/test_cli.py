@@ -85,3 +85,20 @@ def test_unknown_method_is_one_line_error(movie_tif, tmp_path):
     assert result.stderr.strip() == (
         "livetrack: error: unknown method 'magic'; choose from centroid, radial, mle"
     )
+
+
+def test_track_with_adaptive_threshold_and_temporal_window(movie_tif, tmp_path):
+    out = tmp_path / "t.csv"
+    args = ["track", str(movie_tif[0]), "-o", str(out), "--threshold", "adaptive"]
+    result = CliRunner().invoke(app, [*args, "--temporal-window", "3"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert {"frame", "x", "y", "particle"} <= set(table.columns) and len(table) > 0
+
+
+def test_track_bad_threshold_is_one_line_error(movie_tif, tmp_path):
+    result = run_cli("track", str(movie_tif[0]), "-o", str(tmp_path / "t.csv"), "--threshold", "x")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "livetrack: error: --threshold must be a number in (0, 1] or 'adaptive', got 'x'"
+    ]

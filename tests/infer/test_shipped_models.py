@@ -100,3 +100,22 @@ def test_adaptive_threshold_finds_more_faint_spots_and_leaves_bright_ones_alone(
 def test_bad_threshold_text_is_a_clear_error():
     with pytest.raises(ValueError, match="'adaptive'"):
         CNNLocalizer("spots", threshold="auto")
+
+
+def test_temporal_window_finds_faint_slow_particles_single_frames_miss():
+    movie = simulate_movie(
+        n_frames=6,
+        shape=(128, 128),
+        n_particles=30,
+        psf=GaussianPSF(1.0),
+        snr=1.5,
+        background_photons=10.0,
+        min_separation_px=8.0,
+        seed=18,
+    )  # static particles: averaging frames is pure gain
+    loc = CNNLocalizer("spots", backend="onnxruntime", threshold="adaptive")
+    single = score(movie.truth, loc.locate_stack(movie.frames), gate_px=2.0)
+    window = score(movie.truth, loc.locate_stack(movie.frames, temporal_window=5), gate_px=2.0)
+    assert window.jaccard > single.jaccard + 0.2
+    with pytest.raises(ValueError, match="odd"):
+        loc.locate_stack(movie.frames, temporal_window=2)
