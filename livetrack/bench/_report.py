@@ -40,31 +40,42 @@ def _fmt(value: float, digits: int) -> str:
 
 
 def accuracy_markdown(rows: Sequence[AccuracyRow]) -> str:
-    """Render the accuracy benchmark as a markdown table.
+    """Render the accuracy benchmark as three markdown tables, one column per localizer.
 
-    One line per scene: the Jaccard index of the known-PSF likelihood-ratio oracle (the
-    detection counterpart of the CRLB; ``livetrack.evaluate.oracle_jaccard``), then for
-    each localizer the Jaccard index, RMSE (px), RMSE/CRLB and milliseconds per frame.
+    1. Jaccard index, beside that of the known-PSF likelihood-ratio oracle (the detection
+       counterpart of the CRLB; ``livetrack.evaluate.oracle_jaccard``).
+    2. RMSE in pixels as ``RMSE (RMSE/CRLB)``, beside the CRLB.
+    3. Milliseconds per frame.
     """
     table = accuracy_frame(rows)
     names = list(dict.fromkeys(table["localizer"]))
-    header = ["scene", "oracle J"]
-    for name in names:
-        header += [f"{name} J", f"{name} RMSE", f"{name} /CRLB", f"{name} ms"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for scene, group in table.groupby("scene", sort=False):
-        cells = [scene, _fmt(group["jaccard_oracle"].iloc[0], 3)]
-        by_name = group.set_index("localizer")
-        for name in names:
-            r = by_name.loc[name]
-            cells += [
-                _fmt(r["jaccard"], 3),
-                _fmt(r["rmse_px"], 3),
-                _fmt(r["rmse_over_crlb"], 2),
-                _fmt(r["ms_per_frame"], 1),
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    scenes = list(table.groupby("scene", sort=False))
+
+    def render(title: str, extra: str, extra_cell, cell) -> list[str]:
+        header = ["scene", extra, *names] if extra else ["scene", *names]
+        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
+        lines.append("|" + "---|" * len(header))
+        for scene, group in scenes:
+            by_name = group.set_index("localizer")
+            cells = [scene] + ([extra_cell(group.iloc[0])] if extra else [])
+            cells += [cell(by_name.loc[name]) for name in names]
+            lines.append("| " + " | ".join(cells) + " |")
+        return [*lines, ""]
+
+    def rmse(r: pd.Series) -> str:
+        ratio = r["rmse_over_crlb"]
+        text = _fmt(r["rmse_px"], 3)
+        return text if not math.isfinite(ratio) else f"{text} ({ratio:.2f})"
+
+    lines = render(
+        "Jaccard index (2 px gate)",
+        "oracle",
+        lambda r: _fmt(r["jaccard_oracle"], 3),
+        lambda r: _fmt(r["jaccard"], 3),
+    )
+    lines += render("RMSE, px (RMSE / CRLB)", "CRLB", lambda r: _fmt(r["crlb_px"], 3), rmse)
+    lines += render("ms per frame", "", None, lambda r: _fmt(r["ms_per_frame"], 1))
+    return "\n".join(lines)
 
 
 def plot_rmse_vs_snr(rows: Sequence[AccuracyRow], path: str | Path) -> Path:

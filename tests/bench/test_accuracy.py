@@ -56,9 +56,13 @@ def test_cli_writes_table_csv_and_plot(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "| scene |" in result.stdout
-    assert (tmp_path / "accuracy.md").read_text().count("\n") == 2 + len(
-        bench.accuracy_suite(quick=True)
-    )
+    text = (tmp_path / "accuracy.md").read_text()
+    n_scenes = len(bench.accuracy_suite(quick=True))
+    # Three tables (Jaccard, RMSE, ms), each a row per scene under the same two columns.
+    assert text.count("| scene | ") == 3
+    assert text.count("| isolated spots SNR 4 |") == 3
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 3 * (1 + n_scenes)
+    assert "| scene | oracle | centroid | mle |" in text
     png = (tmp_path / "accuracy.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     csv = (tmp_path / "accuracy.csv").read_text().splitlines()
