@@ -26,4 +26,6 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
-	$(VENV)/bin/livetrack bench accuracy
+	$(VENV)/bin/livetrack bench accuracy --out bench-output
+	$(VENV)/bin/livetrack bench speed --out bench-output
+	$(VENV)/bin/livetrack bench live --soak 20000 --json bench-output/live.json

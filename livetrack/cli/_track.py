@@ -31,6 +31,14 @@ def track(
             "finds more particles at SNR <= 3). Default: the model's calibrated one."
         ),
     ] = None,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine/--no-refine",
+            help="CNN: refine positions with the model's fit (Gaussian MLE for spots); "
+            "--no-refine is the fast path.",
+        ),
+    ] = True,
     temporal_window: Annotated[
         int,
         typer.Option(
@@ -65,6 +73,10 @@ def track(
         if method is not None:
             raise InputError("--threshold applies to the CNN; drop it or drop --method")
         options["threshold"] = _threshold(threshold)
+    if not refine:
+        if method is not None:
+            raise InputError("--no-refine applies to the CNN; drop it or drop --method")
+        options["refine"] = False
     if temporal_window != 1:
         if method is not None:
             raise InputError("--temporal-window applies to the CNN; drop it or drop --method")

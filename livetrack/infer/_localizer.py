@@ -316,6 +316,7 @@ def locate(
     backend: str = "auto",
     threshold: float | str | None = None,
     temporal_window: int = 1,
+    refine: bool | None = None,
 ) -> pd.DataFrame:
     """Locate particles in a frame or a ``(T, H, W)`` stack with a CNN model.
 
@@ -333,6 +334,8 @@ def locate(
     temporal_window : int
         Odd number of neighbouring frames averaged for detection (see
         :meth:`CNNLocalizer.locate_stack`); 1 uses single frames.
+    refine : bool, optional
+        Refinement on or off (see :class:`CNNLocalizer`); the model's default if None.
 
     Returns
     -------
@@ -340,6 +343,6 @@ def locate(
         Columns ``frame, x, y, prob, sigma_x, sigma_y, mass``.
     """
     loc = _cached_localizer(os.fspath(model), backend)
-    if threshold is not None:
-        loc = CNNLocalizer(model=loc.spec, backend=loc.backend, threshold=threshold)
+    if threshold is not None or refine is not None:
+        loc = CNNLocalizer(model=loc.spec, backend=loc.backend, threshold=threshold, refine=refine)
     return loc.locate_stack(frame_or_stack, temporal_window=temporal_window)

@@ -102,3 +102,14 @@ def test_track_bad_threshold_is_one_line_error(movie_tif, tmp_path):
     assert result.stderr.strip().splitlines() == [
         "livetrack: error: --threshold must be a number in (0, 1] or 'adaptive', got 'x'"
     ]
+
+
+def test_track_fast_path_int8_without_refinement(movie_tif, tmp_path):
+    path, movie = movie_tif
+    out = tmp_path / "fast.csv"
+    args = ["track", str(path), "-o", str(out), "--backend", "onnxruntime-int8", "--no-refine"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    from livetrack.evaluate import score
+
+    assert score(movie.truth, pd.read_csv(out)).jaccard >= 0.9
