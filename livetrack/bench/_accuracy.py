@@ -11,7 +11,7 @@ import pandas as pd
 
 from livetrack import evaluate
 from livetrack.bench._scenes import Scene
-from livetrack.simulate import GaussianPSF
+from livetrack.simulate import GaussianPSF, RingPSF
 
 __all__ = ["AccuracyRow", "run_accuracy"]
 
@@ -45,16 +45,25 @@ class AccuracyRow:
 def _crlb_2d(scene: Scene, truth: pd.DataFrame, camera: object) -> float:
     """Root of the summed x and y CRLB variances, averaged over the true particles.
 
-    Only defined for Gaussian spots on a flat background, where the bound is that
-    of a pixel-integrated Gaussian; NaN for other particle images and for uneven
-    illumination, whose local photon counts the scene does not fix.
+    Defined on a flat background: the pixel-integrated Gaussian bound for Gaussian spots,
+    the numerical bound of the scene's own image model for rings (shot noise only); NaN
+    under uneven illumination, whose local photon counts the scene does not fix.
     """
-    if not isinstance(scene.psf, GaussianPSF) or "illumination" in scene.kwargs:
+    if "illumination" in scene.kwargs:
         return float("nan")
     visible = truth[truth["visible"]] if "visible" in truth else truth
     if visible.empty:
         return float("nan")
     background = float(scene.kwargs.get("background_photons", 10.0))
+    if isinstance(scene.psf, RingPSF):
+        sample = visible.iloc[:: max(1, len(visible) // 40)]
+        var = [
+            sum(s * s for s in evaluate.crlb_psf(scene.psf, a, background, x0=x % 1.0, y0=y % 1.0))
+            for a, x, y in zip(sample["amplitude"], sample["x"], sample["y"], strict=True)
+        ]
+        return float(np.sqrt(np.mean(var)))
+    if not isinstance(scene.psf, GaussianPSF):
+        return float("nan")
     # The bound depends on where the particle sits within its pixel.
     std = evaluate.crlb_gaussian_params(
         visible["amplitude"].to_numpy(),

@@ -7,6 +7,7 @@ from livetrack.evaluate._crlb import (
     fisher_information_gaussian,
     mortensen_precision,
 )
+from livetrack.evaluate._crlb_psf import crlb_psf
 from livetrack.evaluate._matching import match
 from livetrack.evaluate._oracle import OracleResult, likelihood_ratio_map, oracle_jaccard
 from livetrack.evaluate._score import Score, link_score, score
@@ -17,6 +18,7 @@ __all__ = [
     "Score",
     "crlb_gaussian",
     "crlb_gaussian_params",
+    "crlb_psf",
     "fisher_information_gaussian",
     "likelihood_ratio_map",
     "link_score",

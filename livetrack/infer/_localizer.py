@@ -19,11 +19,15 @@ from livetrack.model import (
     empty_table,
     frame_statistics,
     load_model,
+    normalize_frame,
+    pad_batch,
     soft_clip,
 )
 
 #: Lowest threshold ``threshold="adaptive"`` may choose.
 _ADAPTIVE_LOWEST = 0.1
+# Background-peak rates per (model folder, model name, backend), measured once per process.
+_NULL_RATES: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
 
 
 class CNNLocalizer:
@@ -259,29 +263,37 @@ class CNNLocalizer:
     def null_rates(self) -> tuple[np.ndarray, np.ndarray]:
         """Background peaks per pixel scoring at least each threshold (particle-free frames).
 
-        Measured once per localizer on seeded Poisson backgrounds of 3 to 1000 photons per
-        pixel, 2 megapixels in all.
+        Measured on seeded Poisson backgrounds of 3 to 1000 photons per pixel, 2 megapixels
+        in all, once per model and backend in a process.
 
         Returns
         -------
         thresholds, rate_per_px : numpy.ndarray
         """
         if self._null is None:
-            rng = np.random.default_rng(20121)
-            scores, area = [], 0
-            for level in (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10.0, 100.0):
-                frame = rng.poisson(level, (512, 512)).astype(np.float32)
-                batch, _ = self._prepare(frame[None])
-                net_in = soft_clip(batch, self.spec.net.input_softclip)
-                maps = self.backend.run(net_in)[0, :, :256, :256]
-                df = self._decode(maps, batch[0, 0], 0, _ADAPTIVE_LOWEST)
-                scores.append(df["prob"].to_numpy())
-                area += frame.size
-            all_scores = np.concatenate(scores)
-            thresholds = np.linspace(0.0, 1.0, 101)
-            rate = (all_scores[None, :] >= thresholds[:, None]).sum(axis=1) / area
-            self._null = (thresholds, rate)
+            key = (os.fspath(self.spec.folder or ""), self.spec.name, self.backend.name)
+            if key not in _NULL_RATES:
+                _NULL_RATES[key] = self._measure_null_rates()
+            self._null = _NULL_RATES[key]
         return self._null
+
+    def _measure_null_rates(self) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(20121)
+        norm = self.spec.normalization
+        scores, area = [], 0
+        for level in (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10.0, 100.0):
+            frame = rng.poisson(level, (512, 512)).astype(np.float32)
+            normalized, _, _ = normalize_frame(frame, norm)
+            batch = pad_batch([normalized], norm.pad_multiple)
+            maps = self.backend.run(soft_clip(batch, self.spec.net.input_softclip))
+            scores.append(
+                self._decode(maps[0, :, :256, :256], normalized, 0, _ADAPTIVE_LOWEST)["prob"]
+            )
+            area += frame.size
+        all_scores = np.concatenate(scores)
+        thresholds = np.linspace(0.0, 1.0, 101)
+        rate = (all_scores[None, :] >= thresholds[:, None]).sum(axis=1) / area
+        return thresholds, rate
 
     def _refine(self, df: pd.DataFrame, normalized: np.ndarray, noise: float) -> None:
         from livetrack.infer import _refine

@@ -1,5 +1,4 @@
-import math
-
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -43,11 +42,15 @@ def test_classical_rows_are_sane():
     assert row.ms_per_frame > 0
 
 
-def test_rings_have_no_gaussian_bound():
+def test_rings_get_the_bound_of_their_own_image_model():
+    from livetrack.evaluate import crlb_psf
+
     scenes = [s for s in bench.accuracy_suite(quick=True) if s.group == "rings"][:1]
     (row,) = bench.run_accuracy(scenes, available_localizers(["radial"]))
-    assert math.isnan(row.crlb_px)
-    assert row.jaccard > 0.9
+    truth = scenes[0].simulate(2012).truth
+    centred = crlb_psf(scenes[0].psf, truth["amplitude"].median(), 100.0)
+    assert row.crlb_px == pytest.approx(np.hypot(*centred), rel=0.1)
+    assert row.jaccard > 0.9 and row.rmse_px >= row.crlb_px * 0.8
 
 
 def test_cli_writes_table_csv_and_plot(tmp_path):

@@ -8,6 +8,7 @@ def test_public_names_are_pinned():
         "Score",
         "crlb_gaussian",
         "crlb_gaussian_params",
+        "crlb_psf",
         "fisher_information_gaussian",
         "likelihood_ratio_map",
         "link_score",

@@ -230,3 +230,26 @@ def test_bound_model_is_the_simulated_gaussian_psf():
     inside = rendered > 0  # the simulator truncates its window at 4 sigma
     assert inside.sum() > 50
     np.testing.assert_allclose(rendered[inside], model[inside], rtol=1e-9)
+
+
+def test_numerical_crlb_of_any_psf_matches_the_gaussian_closed_form():
+    from livetrack.evaluate import crlb_gaussian, crlb_psf
+    from livetrack.simulate import GaussianPSF
+
+    for photons, x0 in ((100.0, 0.2), (2000.0, 0.45)):
+        sx, sy = crlb_psf(GaussianPSF(1.3), photons, 10.0, x0=x0, y0=0.1)
+        assert sx == pytest.approx(crlb_gaussian(photons, 10.0, 1.3, x0=x0, y0=0.1), rel=1e-3)
+        assert sy == pytest.approx(crlb_gaussian(photons, 10.0, 1.3, x0=0.1, y0=x0), rel=1e-3)
+
+
+def test_ring_crlb_scales_with_signal_and_rejects_no_background():
+    from livetrack.evaluate import crlb_psf
+    from livetrack.simulate import RingPSF
+
+    weak = crlb_psf(RingPSF(4.0, -1.0), 20.0, 100.0)[0]
+    strong = crlb_psf(RingPSF(4.0, -1.0), 80.0, 100.0)[0]
+    assert strong < weak / 3.0  # background-limited: close to 1/amplitude
+    with pytest.raises(ValueError, match="background"):
+        crlb_psf(RingPSF(4.0, 1.0), 50.0, 0.0)
+    with pytest.raises(ValueError, match="zero photons"):
+        crlb_psf(RingPSF(4.0, -1.0), 200.0, 100.0)  # a dark centre below zero photons
