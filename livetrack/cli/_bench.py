@@ -78,8 +78,11 @@ def speed(
     median and p90 ms per frame, the stage breakdown, peak resident memory and the speed-up
     over trackpy measured in the same run.
     """
+    from livetrack._errors import InputError
     from livetrack.infer import measure_speed, speed_markdown
 
+    if frames < 1:
+        raise InputError(f"--frames must be >= 1, got {frames}")
     backends = tuple(backend or ("onnxruntime", "onnxruntime-int8", "torch"))
     results = measure_speed(
         model=model, backends=backends, n_frames=frames, include_trackpy=trackpy
@@ -96,7 +99,10 @@ def live(
     localizer: Annotated[
         list[str] | None,
         typer.Option(
-            "--localizer", "-l", help="centroid, cnn or cnn:<model> (repeatable); default both."
+            "--localizer",
+            "-l",
+            help="centroid or cnn[:<model>][:int8][:fast][:adaptive] (repeatable); default: "
+            "cnn, cnn:int8:fast and centroid.",
         ),
     ] = None,
     size: Annotated[int, typer.Option(help="Frame size (square), pixels.")] = 512,
@@ -127,12 +133,14 @@ def live(
         rate_list = [float(r) for r in rates.split(",") if r.strip()]
     except ValueError:
         raise InputError(f"--rates must be numbers separated by commas, got {rates!r}") from None
+    if not rate_list or min(rate_list) <= 0:
+        raise InputError(f"--rates must be positive numbers separated by commas, got {rates!r}")
 
     def progress(message: str) -> None:
         print(f"  … {message}", file=sys.stderr, flush=True)
 
     report = run_live(
-        localizer or ("cnn", "centroid"),
+        localizer or ("cnn", "cnn:int8:fast", "centroid"),
         size=size,
         rates=rate_list,
         seconds=seconds,

@@ -87,6 +87,7 @@ class CNNLocalizer:
         self.refine = (self.spec.refine != "none") if refine is None else bool(refine)
         self.backend = make_backend(self.spec, backend)
         self._null: tuple[np.ndarray, np.ndarray] | None = None
+        self._net_input: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return (
@@ -193,7 +194,7 @@ class CNNLocalizer:
     def _scratch(self, like: np.ndarray) -> np.ndarray:
         # The network input buffer is reused frame after frame (live tracking allocates
         # nothing per frame); the normalized batch itself is kept for mass and refinement.
-        buf = getattr(self, "_net_input", None)
+        buf = self._net_input
         if buf is None or buf.shape != like.shape:
             buf = np.empty_like(like)
             self._net_input = buf
