@@ -22,7 +22,7 @@ def track(
         str, typer.Option(help="CNN model: a shipped name (spots, rings) or a model folder.")
     ] = "spots",
     backend: Annotated[
-        str, typer.Option(help="CNN inference backend: auto, onnxruntime, torch, tensorrt.")
+        str, typer.Option(help="CNN inference backend: auto, onnxruntime, onnxruntime-int8, torch.")
     ] = "auto",
     threshold: Annotated[
         str | None,

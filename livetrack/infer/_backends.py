@@ -50,7 +50,7 @@ class OnnxRuntimeBackend:
         Intra-op threads; defaults to the usable cores.
     precision : {"fp32", "int8"}
         ``"int8"`` runs the model's quantized export ``model.int8.onnx`` (made by
-        ``livetrack quantize``): about 1.8x faster on CPUs with VNNI, positions within a few
+        ``livetrack quantize``): 1.2-1.8x faster on CPUs with VNNI, positions within a few
         hundredths of a pixel of fp32 before refinement.
     """
 

@@ -3,8 +3,9 @@
 The convolutions run in int8 with per-channel weight scales and activation ranges calibrated
 on simulated frames of the model's own kind; the output head stays in float so offsets and
 sigmas keep their resolution. On CPUs with AVX-512 VNNI or AVX-VNNI, ONNX Runtime runs this
-graph about 1.8x faster than the float one; positions differ from the float model by a few
-hundredths of a pixel before refinement (measured by ``livetrack bench accuracy``).
+graph 1.2-1.8x faster than the float one; positions differ from the float model by a few
+hundredths of a pixel before refinement (median 0.01-0.02 px, 95th percentile at most
+0.04 px on spots at SNR 4-50).
 """
 
 from __future__ import annotations
