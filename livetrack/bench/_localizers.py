@@ -58,17 +58,23 @@ def _cnn(
             refine=refine,
             threshold=threshold,
         )
-        if window == 1:
-            return loc.locate
-
-        def locate(frame: np.ndarray, index: int) -> pd.DataFrame:
-            return loc.locate_stack(frame[None], first_frame=index, temporal_window=1)
-
-        # The benchmark hands the whole stack to localizers that use neighbouring frames.
-        locate.stack = lambda frames: loc.locate_stack(frames, temporal_window=window)  # type: ignore[attr-defined]
-        return locate
+        return loc.locate if window == 1 else _WindowedLocate(loc, window)
 
     return factory
+
+
+class _WindowedLocate:
+    """A CNN that detects on temporal averages: the benchmark hands it the whole stack."""
+
+    def __init__(self, loc: object, window: int) -> None:
+        self.loc, self.window = loc, window
+
+    def __call__(self, frame: np.ndarray, index: int) -> pd.DataFrame:
+        return self.loc.locate_stack(frame[None], first_frame=index)  # type: ignore[attr-defined]
+
+    def stack(self, frames: np.ndarray) -> pd.DataFrame:
+        """Locate every frame of ``frames``, detecting on ``window``-frame averages."""
+        return self.loc.locate_stack(frames, temporal_window=self.window)  # type: ignore[attr-defined]
 
 
 def _shipped_models() -> list[str]:

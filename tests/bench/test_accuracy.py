@@ -77,3 +77,23 @@ def test_unknown_localizer_is_rejected():
 
     with pytest.raises(InputError, match="unknown localizer 'sextractor'"):
         available_localizers(["sextractor"])
+
+
+def test_temporal_window_localizer_gets_the_whole_stack():
+    from livetrack.simulate import GaussianPSF
+
+    scene = bench.Scene(
+        name="static faint spots",
+        group="isolated",
+        snr=1.5,
+        psf=GaussianPSF(1.0),
+        shape=(96, 96),
+        n_particles=15,
+        n_frames=5,
+        feature_diameter_px=5,
+        kwargs={"background_photons": 10.0, "min_separation_px": 10.0},
+    )
+    names = ["cnn:spots:adaptive", "cnn:spots:adaptive:t5"]
+    single, window = bench.run_accuracy([scene], available_localizers(names))
+    assert window.localizer == "cnn:spots:adaptive:t5"
+    assert window.jaccard > single.jaccard + 0.2  # static particles: averaging is pure gain
