@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import erf
 
-_SQRT2 = np.sqrt(2.0)
-_INV_SQRT2PI = 1.0 / np.sqrt(2.0 * np.pi)
+from livetrack.localize._mle import pixel_gaussian_model
+
 #: Photon scale of the first pass: a pseudo-background this high makes the fit least squares.
 _LSQ_SCALE = 100.0
 _SIGMA_RANGE_PX = (0.4, 4.0)
@@ -51,37 +50,12 @@ def photon_scale_from_camera(camera: object, noise: float) -> float:
     return float(noise) * qe / excess
 
 
-def _axis(u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel integral of a unit 1-D Gaussian and its derivatives w.r.t. centre and width.
-
-    ``u``: (n, w) pixel centre minus particle centre; ``s``: (n, 1) width.
-    """
-    a = (u + 0.5) / s
-    b = (u - 0.5) / s
-    pa = np.exp(-0.5 * a * a)
-    pb = np.exp(-0.5 * b * b)
-    e = 0.5 * (erf(a / _SQRT2) - erf(b / _SQRT2))
-    de = _INV_SQRT2PI * (pb - pa) / s
-    ds = _INV_SQRT2PI * (b * pb - a * pa) / s
-    return e, de, ds
-
-
 def _model(theta: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return expected counts (n, w*w) and the Jacobian (n, 5, w*w) for (x, y, N, b, s)."""
-    x, y, n_ph, bg, s = theta.T
-    ex, dex, dsx = _axis(offs[None, :] - x[:, None], s[:, None])
-    ey, dey, dsy = _axis(offs[None, :] - y[:, None], s[:, None])
+    # The same pixel-integrated Gaussian as the classical MLE localizer, flattened per window.
+    mu, jac = pixel_gaussian_model(theta, offs, fit_sigma=True)
     n = theta.shape[0]
-    nn = n_ph[:, None, None]
-    psf = ey[:, :, None] * ex[:, None, :]
-    jac = np.empty((n, 5, offs.size, offs.size))
-    jac[:, 0] = nn * ey[:, :, None] * dex[:, None, :]
-    jac[:, 1] = nn * dey[:, :, None] * ex[:, None, :]
-    jac[:, 2] = psf
-    jac[:, 3] = 1.0
-    jac[:, 4] = nn * (dsy[:, :, None] * ex[:, None, :] + ey[:, :, None] * dsx[:, None, :])
-    mu = bg[:, None] + (nn * psf).reshape(n, -1)
-    return mu, jac.reshape(n, 5, -1)
+    return mu.reshape(n, -1), jac.reshape(n, 5, -1)
 
 
 def _fisher(jac: np.ndarray, weight: np.ndarray) -> np.ndarray:

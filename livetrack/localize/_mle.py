@@ -44,7 +44,7 @@ def _axis_terms(u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, ...]:
     return e, de, des
 
 
-def _model(theta: np.ndarray, offs: np.ndarray, fit_sigma: bool):
+def pixel_gaussian_model(theta: np.ndarray, offs: np.ndarray, fit_sigma: bool):
     """Return expected counts (n, w, w) and their derivatives (n, p, w, w)."""
     x, y, n_ph, bg, s = (theta[:, i] for i in range(5))
     ex, dex, dexs = _axis_terms(offs[None, :] - x[:, None], s[:, None])
@@ -158,7 +158,7 @@ def fit_gaussian_mle(
         active = active[~done]
         if active.size == 0:
             break
-    mu, d1 = _model(theta, offs, fit_sigma)
+    mu, d1 = pixel_gaussian_model(theta, offs, fit_sigma)
     w = mask / mu
     fisher = np.einsum("naij,nbij,nij->nab", d1, d1, w)
     crlb = _crlb_xy(fisher)
@@ -179,7 +179,7 @@ def _scoring_step(
     theta: np.ndarray, data: np.ndarray, mask: np.ndarray, offs: np.ndarray, fit_sigma: bool
 ) -> np.ndarray:
     """Return the Fisher-scoring step F^-1 grad log L per window, positions clipped to 1 px."""
-    mu, d1 = _model(theta, offs, fit_sigma)
+    mu, d1 = pixel_gaussian_model(theta, offs, fit_sigma)
     grad = np.einsum("npij,nij->np", d1, (data / mu - 1.0) * mask)
     fisher = np.einsum("naij,nbij,nij->nab", d1, d1, mask / mu)
     npar = fisher.shape[1]
