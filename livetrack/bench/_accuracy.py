@@ -42,7 +42,7 @@ class AccuracyRow:
         return self.rmse_px / self.crlb_px if self.crlb_px > 0 else float("nan")
 
 
-def _crlb_2d(scene: Scene, truth: pd.DataFrame, camera: object) -> float:
+def scene_crlb_px(scene: Scene, truth: pd.DataFrame, camera: object) -> float:
     """Root of the summed x and y CRLB variances, averaged over the true particles.
 
     Defined on a flat background: the pixel-integrated Gaussian bound for Gaussian spots,
@@ -129,7 +129,7 @@ def run_accuracy(
     rows: list[AccuracyRow] = []
     for index, scene in enumerate(scenes):
         movie = scene.simulate(seed + index)
-        crlb = _crlb_2d(scene, movie.truth, movie.camera)
+        crlb = scene_crlb_px(scene, movie.truth, movie.camera)
         oracle = _oracle_jaccard(scene, movie, gate_px)
         for name, factory in localizers.items():
             if progress is not None:

@@ -18,24 +18,6 @@ import pandas as pd
 from livetrack.model import load_model
 
 
-def _crlb_2d(scene: Any, truth: pd.DataFrame, camera: Any) -> float:
-    from livetrack.evaluate import crlb_gaussian_params
-    from livetrack.simulate import GaussianPSF
-
-    if not isinstance(scene.psf, GaussianPSF) or "illumination" in scene.kwargs or truth.empty:
-        return float("nan")
-    std = crlb_gaussian_params(
-        truth["amplitude"].to_numpy(),
-        float(scene.kwargs.get("background_photons", 10.0)),
-        scene.psf.sigma_px,
-        read_noise_e=getattr(camera, "read_noise_e", 0.0),
-        em_gain=getattr(camera, "em_gain", None),
-        x0=truth["x"].to_numpy() % 1.0,
-        y0=truth["y"].to_numpy() % 1.0,
-    )
-    return float(np.sqrt(np.mean(np.asarray(std["x"]) ** 2 + np.asarray(std["y"]) ** 2)))
-
-
 def _z_std(truth: pd.DataFrame, pred: pd.DataFrame, gate: float) -> float:
     from livetrack.evaluate import match
 
@@ -83,6 +65,7 @@ def evaluate_model(
     pandas.DataFrame
         One row per (scene, localizer): jaccard, rmse_px, crlb_px, rmse_over_crlb, z_std.
     """
+    from livetrack.bench._accuracy import scene_crlb_px
     from livetrack.bench._scenes import accuracy_suite
     from livetrack.evaluate import score
     from livetrack.infer import CNNLocalizer
@@ -98,7 +81,7 @@ def evaluate_model(
             continue
         movie = scene.simulate(seed + index)
         truth = movie.truth[movie.truth["visible"] & movie.truth["in_frame"]]
-        crlb = _crlb_2d(scene, truth, movie.camera)
+        crlb = scene_crlb_px(scene, truth, movie.camera)
         methods: dict[str, Any] = dict(cnns)
         if compare_classical and scene.group in ("isolated", "rings"):
             from livetrack.localize import make_localizer
