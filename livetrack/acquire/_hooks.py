@@ -149,12 +149,16 @@ class MDATracker:
 
     def stop(self) -> TrackerStats:
         """Stop the tracker (drains the queue) and return its statistics."""
-        if self.tracker.running:
-            self.final_stats = self.tracker.stop()
-        else:
-            self.tracker.close()
-            self.final_stats = self.tracker.stats()
+        self.final_stats = _finish(self.tracker)
         return self.final_stats
+
+
+def _finish(tracker: Tracker) -> TrackerStats:
+    """Drain and stop a running tracker, or just close an idle one; return its statistics."""
+    if tracker.running:
+        return tracker.stop()
+    tracker.close()
+    return tracker.stats()
 
 
 _DATASET_DIR = re.compile(r"^(?P<name>.+)_(?P<n>\d+)$")
@@ -234,11 +238,7 @@ class PycromanagerTracker:
 
     def finish(self) -> TrackerStats:
         """Drain the queue, close the tracks file and return the statistics."""
-        if self.tracker.running:
-            self.final_stats = self.tracker.stop()
-        else:
-            self.tracker.close()
-            self.final_stats = self.tracker.stats()
+        self.final_stats = _finish(self.tracker)
         return self.final_stats
 
     def __enter__(self) -> PycromanagerTracker:

@@ -19,13 +19,13 @@ from livetrack.model import (
     empty_table,
     frame_statistics,
     load_model,
-    normalize_frame,
-    pad_batch,
     soft_clip,
 )
 
 #: Lowest threshold ``threshold="adaptive"`` may choose.
 _ADAPTIVE_LOWEST = 0.1
+# Default of ``_prepare(camera=...)``: the localizer's own camera.
+_OWN = object()
 # Background-peak rates per (model folder, model name, backend), measured once per process.
 _NULL_RATES: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -200,7 +200,8 @@ class CNNLocalizer:
             self._net_input = buf
         return buf
 
-    def _prepare(self, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _prepare(self, stack: np.ndarray, camera: Any = _OWN) -> tuple[np.ndarray, np.ndarray]:
+        camera = self.camera if camera is _OWN else camera
         t, h, w = stack.shape
         norm = self.spec.normalization
         m = norm.pad_multiple
@@ -208,8 +209,8 @@ class CNNLocalizer:
         noise = np.empty(t)
         for i in range(t):
             frame = stack[i]
-            if self.camera is not None:
-                frame = np.asarray(self.camera.to_photons(frame), dtype=np.float32)
+            if camera is not None:
+                frame = np.asarray(camera.to_photons(frame), dtype=np.float32)
             bg, sd = frame_statistics(frame, norm.subsample)
             view = batch[i, 0, :h, :w]
             np.subtract(frame, np.float32(bg), out=view, dtype=np.float32, casting="unsafe")
@@ -280,16 +281,13 @@ class CNNLocalizer:
 
     def _measure_null_rates(self) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(20121)
-        norm = self.spec.normalization
         scores, area = [], 0
         for level in (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10.0, 100.0):
-            frame = rng.poisson(level, (512, 512)).astype(np.float32)
-            normalized, _, _ = normalize_frame(frame, norm)
-            batch = pad_batch([normalized], norm.pad_multiple)
+            frame = rng.poisson(level, (1, 512, 512)).astype(np.float32)
+            # The frames are photons already: no camera conversion.
+            batch, _ = self._prepare(frame, camera=None)
             maps = self.backend.run(soft_clip(batch, self.spec.net.input_softclip))
-            scores.append(
-                self._decode(maps[0, :, :256, :256], normalized, 0, _ADAPTIVE_LOWEST)["prob"]
-            )
+            scores.append(self._decode(maps[0], batch[0, 0], 0, _ADAPTIVE_LOWEST)["prob"])
             area += frame.size
         all_scores = np.concatenate(scores)
         thresholds = np.linspace(0.0, 1.0, 101)
