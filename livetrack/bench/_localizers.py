@@ -58,13 +58,16 @@ def _cnn(
             refine=refine,
             threshold=threshold,
         )
-        return loc.locate if window == 1 else _WindowedLocate(loc, window)
+        # Temporal averaging and a model fusing neighbouring frames both need the stack.
+        if window == 1 and loc.temporal_frames == 1:
+            return loc.locate
+        return _WindowedLocate(loc, window)
 
     return factory
 
 
 class _WindowedLocate:
-    """A CNN that detects on temporal averages: the benchmark hands it the whole stack."""
+    """A CNN that uses neighbouring frames: the benchmark hands it the whole stack."""
 
     def __init__(self, loc: object, window: int) -> None:
         self.loc, self.window = loc, window

@@ -19,7 +19,11 @@ def track(
         typer.Option(help="Classical localizer instead of the CNN: centroid, radial or mle."),
     ] = None,
     model: Annotated[
-        str, typer.Option(help="CNN model: a shipped name (spots, rings) or a model folder.")
+        str,
+        typer.Option(
+            help="CNN model: a shipped name (spots, spots-t3, rings) or a model folder; "
+            "spots-t3 decides each detection on 3 consecutive frames (finds more at SNR 2)."
+        ),
     ] = "spots",
     backend: Annotated[
         str, typer.Option(help="CNN inference backend: auto, onnxruntime, onnxruntime-int8, torch.")

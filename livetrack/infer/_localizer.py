@@ -18,6 +18,7 @@ from livetrack.model import (
     decode_maps,
     empty_table,
     frame_statistics,
+    fuse_logits,
     load_model,
     soft_clip,
 )
@@ -58,6 +59,12 @@ class CNNLocalizer:
         Refine detections as the model's config says (``spots``: Gaussian maximum-likelihood
         fit, ``rings``: radial-symmetry centre); defaults to on where the model has a
         refinement. Off is the fast mode: positions straight from the network.
+
+    Notes
+    -----
+    A model that fuses detection evidence over ``K`` neighbouring frames (``spots-t3``;
+    see :func:`livetrack.model.fuse_logits`) locates stacks only: :meth:`locate_stack`
+    gives every frame its neighbours, and :meth:`locate` on one frame is an error.
     """
 
     def __init__(
@@ -117,6 +124,12 @@ class CNNLocalizer:
             Not a single 2-D real-valued frame, empty, or with NaN/inf values.
         """
         stack = as_stack(image, name="image")
+        if self.temporal_frames > 1:
+            raise InputError(
+                f"model {self.spec.name!r} fuses {self.temporal_frames} consecutive frames, so "
+                "it locates recorded movies (locate_stack, `livetrack track`), not single "
+                "frames; use a single-frame model such as 'spots' for those"
+            )
         if stack.shape[0] != 1:
             raise InputError(
                 f"locate() takes one frame, got a stack of {stack.shape[0]}; use locate_stack()"
@@ -139,7 +152,8 @@ class CNNLocalizer:
             Averaging ``k`` frames raises the SNR of slow particles by up to ``sqrt(k)``,
             which is what finds particles at SNR ~1; a particle moving more than about its
             PSF width within the window is blurred instead. Positions, ``mass`` and the
-            refinement still come from each frame alone.
+            refinement still come from each frame alone. A model that fuses neighbouring
+            frames itself (``spots-t3``) takes 1 here.
         """
         stack = as_stack(frames, name="frames")
         k = int(temporal_window)
@@ -147,6 +161,13 @@ class CNNLocalizer:
             raise InputError(
                 f"temporal_window must be a positive odd number, got {temporal_window}"
             )
+        if self.temporal_frames > 1:
+            if k != 1:
+                raise InputError(
+                    f"model {self.spec.name!r} fuses {self.temporal_frames} frames itself; "
+                    "leave temporal_window at 1"
+                )
+            return self._locate_fused(stack, first_frame)
         tables = []
         for i in range(0, len(stack), self.batch_size):
             part = stack[i : i + self.batch_size]
@@ -167,13 +188,36 @@ class CNNLocalizer:
             return empty_table()
         return pd.concat(tables, ignore_index=True)
 
+    @property
+    def temporal_frames(self) -> int:
+        """Frames whose evidence the model fuses for each detection (1: single frames)."""
+        return self.spec.temporal.frames
+
+    def _locate_fused(self, stack: np.ndarray, first_frame: int) -> pd.DataFrame:
+        # Each chunk is run with its neighbours on both sides, so that fusion at a chunk's
+        # edge sees the same frames as anywhere else; only the movie's ends are mirrored.
+        half = self.temporal_frames // 2
+        chunk = max(self.batch_size, 4 * half)
+        tables = []
+        for i in range(0, len(stack), chunk):
+            lo, hi = max(0, i - half), min(len(stack), i + chunk + half)
+            maps, batch, noise = self.predict_maps(stack[lo:hi])
+            keep = slice(i - lo, i - lo + min(chunk, len(stack) - i))
+            numbers = list(range(first_frame + i, first_frame + i + (keep.stop - keep.start)))
+            tables.append(
+                self._tables(maps[keep], batch[keep], noise[keep], numbers, stack.shape[1:])
+            )
+        tables = [t for t in tables if len(t)]
+        return pd.concat(tables, ignore_index=True) if tables else empty_table()
+
     def predict_maps(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the raw maps and the normalized padded batch for a validated stack.
 
         Parameters
         ----------
         frames : numpy.ndarray
-            ``(T, H, W)`` stack.
+            ``(T, H, W)`` stack (consecutive frames for a model that fuses neighbouring
+            frames: its logit channel is then the fused one).
 
         Returns
         -------
@@ -185,11 +229,16 @@ class CNNLocalizer:
             Per-frame noise scale that was divided out (input units).
         """
         batch, noise = self._prepare(frames)
+        return self._run(batch, frames.shape[1:]), batch, noise
+
+    def _run(self, batch: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         net_in = soft_clip(batch, self.spec.net.input_softclip, out=self._scratch(batch))
-        maps = self.backend.run(net_in)
         s = self.spec.stride
-        h, w = frames.shape[1:]
-        return maps[:, :, : -(-h // s), : -(-w // s)], batch, noise
+        h, w = shape
+        maps = self.backend.run(net_in)[:, :, : -(-h // s), : -(-w // s)]
+        if self.temporal_frames > 1:
+            maps[:, 0] = fuse_logits(maps[:, 0], self.spec.temporal)
+        return maps
 
     def _scratch(self, like: np.ndarray) -> np.ndarray:
         # The network input buffer is reused frame after frame (live tracking allocates
@@ -240,7 +289,17 @@ class CNNLocalizer:
         if detect_on is not None:
             # Detection saw the temporal average; mass and refinement use each frame alone.
             batch, noise = self._prepare(stack)
-        h, w = stack.shape[1:]
+        return self._tables(maps, batch, noise, frame_numbers, stack.shape[1:])
+
+    def _tables(
+        self,
+        maps: np.ndarray,
+        batch: np.ndarray,
+        noise: np.ndarray,
+        frame_numbers: list[int],
+        shape: tuple[int, int],
+    ) -> pd.DataFrame:
+        h, w = shape
         first = _ADAPTIVE_LOWEST if self.adaptive else self.threshold
         tables = [
             self._decode(maps[i], batch[i, 0, :h, :w], fno, first)
@@ -266,7 +325,8 @@ class CNNLocalizer:
         """Background peaks per pixel scoring at least each threshold (particle-free frames).
 
         Measured on seeded Poisson backgrounds of 3 to 1000 photons per pixel, 2 megapixels
-        in all, once per model and backend in a process.
+        in all (each the centre of a stack for a model fusing neighbouring frames), once per
+        model and backend in a process.
 
         Returns
         -------
@@ -282,13 +342,15 @@ class CNNLocalizer:
     def _measure_null_rates(self) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(20121)
         scores, area = [], 0
+        k = self.temporal_frames
         for level in (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10.0, 100.0):
-            frame = rng.poisson(level, (1, 512, 512)).astype(np.float32)
+            frames = rng.poisson(level, (k, 512, 512)).astype(np.float32)
             # The frames are photons already: no camera conversion.
-            batch, _ = self._prepare(frame, camera=None)
-            maps = self.backend.run(soft_clip(batch, self.spec.net.input_softclip))
-            scores.append(self._decode(maps[0], batch[0, 0], 0, _ADAPTIVE_LOWEST)["prob"])
-            area += frame.size
+            batch, _ = self._prepare(frames, camera=None)
+            maps = self._run(batch, frames.shape[1:])
+            c = k // 2
+            scores.append(self._decode(maps[c], batch[c, 0], 0, _ADAPTIVE_LOWEST)["prob"])
+            area += frames[0].size
         all_scores = np.concatenate(scores)
         thresholds = np.linspace(0.0, 1.0, 101)
         rate = (all_scores[None, :] >= thresholds[:, None]).sum(axis=1) / area

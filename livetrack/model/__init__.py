@@ -13,6 +13,7 @@ from livetrack.model._config import (
     REFINE_MODES,
     ModelSpec,
     NetConfig,
+    TemporalConfig,
 )
 from livetrack.model._decode import (
     COLUMNS,
@@ -40,6 +41,7 @@ from livetrack.model._normalize import (
     pad_batch,
     soft_clip,
 )
+from livetrack.model._temporal import fuse_logits, neighbour_indices
 
 __all__ = [
     "COLUMNS",
@@ -53,6 +55,8 @@ __all__ = [
     "ModelSpec",
     "NetConfig",
     "NormalizationConfig",
+    "TemporalConfig",
+    "TemporalFusion",
     "adaptive_threshold",
     "available_models",
     "corner_distance",
@@ -62,9 +66,11 @@ __all__ = [
     "export_onnx",
     "find_peaks",
     "frame_statistics",
+    "fuse_logits",
     "load_model",
     "load_net",
     "model_search_path",
+    "neighbour_indices",
     "normalize_frame",
     "pad_batch",
     "quantize_model",
@@ -80,7 +86,7 @@ def __getattr__(name: str) -> Any:
 
         return quantize_model
     # The network needs torch; keep `import livetrack.model` light for ONNX-only use.
-    if name in ("LocalizationNet", "count_parameters"):
+    if name in ("LocalizationNet", "TemporalFusion", "count_parameters"):
         from livetrack.model import _net
 
         return getattr(_net, name)

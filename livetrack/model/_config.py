@@ -52,6 +52,39 @@ class NetConfig:
 
 
 @dataclass(frozen=True)
+class TemporalConfig:
+    """Fusion of detection evidence over neighbouring frames (see ``fuse_logits``).
+
+    Attributes
+    ----------
+    frames : int
+        Odd number of consecutive frames whose evidence decides a detection; 1 = none.
+    weights : tuple of float
+        Weight of the neighbours' evidence, one per frame distance ``1 .. frames // 2``.
+    bias : float
+        Added to the fused logit.
+    """
+
+    frames: int = 1
+    weights: tuple[float, ...] = ()
+    bias: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.frames < 1 or self.frames % 2 == 0:
+            raise ValueError(f"temporal frames must be a positive odd number, got {self.frames}")
+        if len(self.weights) != self.frames // 2:
+            raise ValueError(f"temporal weights need {self.frames // 2} value(s)")
+
+    def to_dict(self) -> dict:
+        """Return the configuration as a JSON-serializable dict."""
+        return {
+            "frames": int(self.frames),
+            "weights": [round(float(w), 6) for w in self.weights],
+            "bias": round(float(self.bias), 6),
+        }
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to run a saved model, read from its ``config.json``.
 
@@ -77,6 +110,9 @@ class ModelSpec:
     corner_profile : tuple of float
         Detection-score correction near output-cell corners (see
         :func:`livetrack.model.decode_maps`), measured at calibration; empty = none.
+    temporal : TemporalConfig
+        Detection evidence fused over neighbouring frames; ``frames == 1`` (the default)
+        is a single-frame model.
     folder : pathlib.Path or None
         Folder the model was loaded from (None for an unsaved model).
     metadata : dict
@@ -91,6 +127,7 @@ class ModelSpec:
     merge_neighbours: bool = True
     refine: str = "none"
     corner_profile: tuple[float, ...] = ()
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
     folder: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -133,6 +170,7 @@ class ModelSpec:
             "merge_neighbours": bool(self.merge_neighbours),
             "refine": self.refine,
             "corner_profile": [round(float(v), 4) for v in self.corner_profile],
+            "temporal": self.temporal.to_dict(),
             "map_channels": list(MAP_CHANNELS),
             "files": {
                 "weights": "weights.pt",

@@ -19,6 +19,7 @@ from livetrack.model._config import (
     REFINE_MODES,
     ModelSpec,
     NetConfig,
+    TemporalConfig,
 )
 from livetrack.model._normalize import NormalizationConfig
 
@@ -87,6 +88,14 @@ def _read_config(folder: Path) -> dict[str, Any]:
     return cfg
 
 
+def _temporal(raw: dict[str, Any]) -> TemporalConfig:
+    return TemporalConfig(
+        frames=int(raw.get("frames", 1)),
+        weights=tuple(float(w) for w in raw.get("weights", ())),
+        bias=float(raw.get("bias", 0.0)),
+    )
+
+
 def load_model(name_or_folder: str | os.PathLike[str]) -> ModelSpec:
     """Read a saved model's description (weights are loaded by the inference backend).
 
@@ -117,6 +126,7 @@ def load_model(name_or_folder: str | os.PathLike[str]) -> ModelSpec:
             merge_neighbours=bool(cfg.get("merge_neighbours", True)),
             refine=str(cfg.get("refine", "none")),
             corner_profile=tuple(float(v) for v in cfg.get("corner_profile", ())),
+            temporal=_temporal(cfg.get("temporal", {})),
             folder=folder,
             metadata=dict(cfg.get("metadata", {})),
         )

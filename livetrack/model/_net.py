@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from livetrack.model._config import MAP_CHANNELS, NetConfig
+from livetrack.model._config import MAP_CHANNELS, NetConfig, TemporalConfig
 from livetrack.model._decode import LOG_SIGMA_FLOOR
 
 
@@ -100,6 +100,43 @@ def floor_log_sigma(raw: torch.Tensor) -> torch.Tensor:
     A soft floor keeps the NLL finite without the dead gradients of a hard clamp.
     """
     return functional.softplus(raw - LOG_SIGMA_FLOOR) + LOG_SIGMA_FLOOR
+
+
+class TemporalFusion(nn.Module):
+    """Trainable twin of :func:`livetrack.model.fuse_logits` for a centred window.
+
+    Parameters
+    ----------
+    frames : int
+        Odd window length ``K``.
+    weight, bias : float
+        Initial neighbour weight (all distances) and bias.
+    """
+
+    def __init__(self, frames: int, weight: float = 0.5, bias: float = 0.0) -> None:
+        super().__init__()
+        if frames < 3 or frames % 2 == 0:
+            raise ValueError(f"frames must be an odd number >= 3, got {frames}")
+        self.frames = frames
+        self.weights = nn.Parameter(torch.full((frames // 2,), float(weight)))
+        self.bias = nn.Parameter(torch.tensor(float(bias)))
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        """Fuse ``(B, K, h, w)`` logits of K consecutive frames into the centre frame's."""
+        pooled = functional.max_pool2d(logits, 3, stride=1, padding=1)
+        c = self.frames // 2
+        out = logits[:, c] + self.bias
+        for d in range(1, c + 1):
+            out = out + self.weights[d - 1] * (pooled[:, c - d] + pooled[:, c + d])
+        return out
+
+    def config(self) -> TemporalConfig:
+        """Return the learned fusion as a :class:`TemporalConfig`."""
+        return TemporalConfig(
+            frames=self.frames,
+            weights=tuple(float(w) for w in self.weights.detach().cpu()),
+            bias=float(self.bias.detach().cpu()),
+        )
 
 
 class PaddedInputNet(nn.Module):

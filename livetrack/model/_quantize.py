@@ -85,7 +85,8 @@ def quantize_model(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> Path:
         def get_next(self) -> dict | None:
             return next(self._it, None)
 
-    out = spec.int8_onnx_path
+    # Absolute: the calibrator runs in a scratch working directory.
+    out = spec.int8_onnx_path.resolve()
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         # Symbolic shape inference cannot resolve the dynamic H, W through the transposed

@@ -188,6 +188,12 @@ class Tracker:
             raise InputError(
                 f"localizer must have a locate(image, frame) method, got {localizer!r}"
             )
+        if getattr(localizer, "temporal_frames", 1) > 1:
+            # Fusing the next frame's evidence would hold every result back a frame.
+            raise InputError(
+                f"{localizer!r} fuses neighbouring frames, so it locates recorded movies "
+                "only; live tracking needs a single-frame model such as 'spots'"
+            )
         for cb in callbacks:
             if not callable(cb):
                 raise InputError(f"callbacks must be callable, got {cb!r}")

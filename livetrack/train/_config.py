@@ -1,7 +1,8 @@
 """Training recipes: a TOML file read into frozen dataclasses.
 
-A recipe has four tables, ``[model]``, ``[data]``, ``[optim]`` and ``[validation]``, plus
-top-level ``name`` and ``seed``; every key is optional and defaults to the ``spots`` recipe.
+A recipe has the tables ``[model]``, ``[data]``, ``[optim]``, ``[validation]`` and
+``[temporal]``, plus top-level ``name`` and ``seed``; every key is optional and defaults to
+the ``spots`` recipe.
 Unknown keys are errors, so a typo never silently falls back to a default.
 """
 
@@ -193,6 +194,29 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class TemporalTrainConfig:
+    """Training of a model that fuses detection evidence over neighbouring frames.
+
+    Attributes
+    ----------
+    frames : int
+        Odd window length; 1 trains a single-frame model.
+    diffusion_px2 : tuple of float
+        Range (log-uniform) of the particles' diffusion coefficient, px^2 per frame, of
+        the simulated training sequences.
+    static_fraction : float
+        Fraction of sequences whose particles do not move.
+    fused_weight : float
+        Weight of the fused detection loss beside every frame's own loss.
+    """
+
+    frames: int = 1
+    diffusion_px2: tuple[float, float] = (0.01, 3.0)
+    static_fraction: float = 0.2
+    fused_weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole training recipe.
 
@@ -210,6 +234,8 @@ class TrainConfig:
         Optimization.
     validation : ValidationConfig
         Validation scenes.
+    temporal : TemporalTrainConfig
+        Fusion over neighbouring frames (off by default).
     """
 
     name: str = "spots"
@@ -218,6 +244,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    temporal: TemporalTrainConfig = field(default_factory=TemporalTrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the recipe as nested dicts (JSON/TOML-friendly)."""
@@ -252,6 +279,7 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
     """
     tables = {"model": NetConfig, "data": DataConfig, "optim": OptimConfig}
     tables["validation"] = ValidationConfig
+    tables["temporal"] = TemporalTrainConfig
     unknown = sorted(set(raw) - {*tables, "name", "seed"})
     if unknown:
         raise InputError(f"recipe: unknown key(s): {', '.join(unknown)}")
@@ -261,6 +289,8 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
         raise InputError("recipe: data.patch_px must be a multiple of 4 and >= 16")
     if cfg.data.psf not in ("gaussian", "ring"):
         raise InputError(f"recipe: data.psf must be 'gaussian' or 'ring', got {cfg.data.psf!r}")
+    if cfg.temporal.frames < 1 or cfg.temporal.frames % 2 == 0:
+        raise InputError("recipe: temporal.frames must be a positive odd number")
     if cfg.optim.steps < 1 or cfg.optim.batch_size < 1:
         raise InputError("recipe: optim.steps and optim.batch_size must be >= 1")
     return cfg

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from livetrack.model import frame_statistics
-from livetrack.train._config import DataConfig
+from livetrack.train._config import DataConfig, TemporalTrainConfig
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Batch:
     Attributes
     ----------
     images : numpy.ndarray
-        ``(B, 1, P, P)`` float32 normalized patches.
+        ``(B, 1, P, P)`` float32 normalized patches (``B * K`` for a ``K``-frame window,
+        sequence after sequence).
     det : numpy.ndarray
         ``(B, h, w)`` float32: 1 in the cell that owns a particle centre, else 0.
     offset : numpy.ndarray
@@ -118,6 +119,31 @@ def simulate_patch(cfg: DataConfig, rng: np.random.Generator) -> tuple[np.ndarra
     xy : numpy.ndarray
         ``(N, 2)`` (x, y) of the particles whose centre is inside the patch.
     """
+    images, xys = simulate_sequence(cfg, rng, frames=1)
+    return images[0], xys[0]
+
+
+def simulate_sequence(
+    cfg: DataConfig,
+    rng: np.random.Generator,
+    frames: int,
+    diffusion_px2: tuple[float, float] = (0.01, 3.0),
+    static_fraction: float = 0.2,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Simulate ``frames`` consecutive raw camera patches of diffusing particles.
+
+    The imaging conditions are drawn once per sequence; each frame has its own flicker
+    and noise. The particles are placed in the centre frame and diffuse from there with
+    a coefficient drawn log-uniformly in ``diffusion_px2`` (px^2 per frame), or stay put
+    in a fraction ``static_fraction`` of sequences.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        ``(frames, P, P)`` camera images converted to float32.
+    xys : list of numpy.ndarray
+        Per frame ``(N, 2)`` (x, y) of the particles whose centre is inside the patch.
+    """
     from livetrack.simulate import photons_for_snr, render_frame
 
     p = cfg.patch_px
@@ -125,18 +151,38 @@ def simulate_patch(cfg: DataConfig, rng: np.random.Generator) -> tuple[np.ndarra
     mean_n = float(rng.uniform(*cfg.particles_per_patch))
     if rng.random() < cfg.dense_fraction:
         mean_n *= float(rng.uniform(1.0, 3.0))
-    area = (p + 2 * cfg.outside_px) ** 2 / p**2
+    # Moving particles enter and leave: the margin grows with the window.
+    outside = cfg.outside_px + (4.0 if frames > 1 else 0.0)
+    area = (p + 2 * outside) ** 2 / p**2
     n = int(rng.poisson(mean_n * area))
-    lo, hi = -0.5 - cfg.outside_px, p - 0.5 + cfg.outside_px
+    lo, hi = -0.5 - outside, p - 0.5 + outside
     x = rng.uniform(lo, hi, size=n)
     y = rng.uniform(lo, hi, size=n)
     bg = _log_uniform(rng, *cfg.background_photons_log)
     amp = np.asarray(photons_for_snr(_draw_snr(cfg, rng, n), bg, psf), dtype=np.float64)
     mult, texture = _illumination_field(cfg, rng, p)
     camera = _draw_camera(cfg, rng)
-    image = render_frame((p, p), x, y, amp, psf, bg * texture, mult, camera, rng)
-    inside = (x >= -0.5) & (x < p - 0.5) & (y >= -0.5) & (y < p - 0.5)
-    return image.astype(np.float32), np.column_stack([x[inside], y[inside]])
+    still = frames == 1 or rng.random() < static_fraction
+    step = 0.0 if still else math.sqrt(2.0 * _log_uniform(rng, *diffusion_px2))
+    c = frames // 2
+    xs, ys = [np.empty(0)] * frames, [np.empty(0)] * frames
+    xs[c], ys[c] = x, y
+    for d in range(1, c + 1):
+        for sign in (-1, 1):
+            prev = c + sign * (d - 1)
+            xs[c + sign * d] = xs[prev] + step * rng.standard_normal(n)
+            ys[c + sign * d] = ys[prev] + step * rng.standard_normal(n)
+    images = np.empty((frames, p, p), np.float32)
+    xys = []
+    for k in range(frames):
+        m = mult
+        if frames > 1:
+            # The patch's own flicker is in ``mult``; the frames flicker around it.
+            m = mult * max(0.1, 1.0 + 0.5 * cfg.flicker_std * float(rng.standard_normal()))
+        images[k] = render_frame((p, p), xs[k], ys[k], amp, psf, bg * texture, m, camera, rng)
+        inside = (xs[k] >= -0.5) & (xs[k] < p - 0.5) & (ys[k] >= -0.5) & (ys[k] < p - 0.5)
+        xys.append(np.column_stack([xs[k][inside], ys[k][inside]]))
+    return images, xys
 
 
 def target_maps(
@@ -194,20 +240,35 @@ def make_batch(
     batch_size: int,
     stride: int,
     neighbour_weight: float,
+    temporal: TemporalTrainConfig | None = None,
 ) -> Batch:
-    """Simulate, normalize and label a batch of training patches."""
+    """Simulate, normalize and label a batch of training patches.
+
+    With a ``temporal`` window of ``K > 1`` frames the batch holds ``batch_size``
+    sequences of ``K`` consecutive patches, flattened sequence by sequence
+    (``batch_size * K`` patches), each normalized and labelled on its own.
+    """
+    frames = temporal.frames if temporal is not None else 1
     p = cfg.patch_px
     h = w = -(-p // stride)
-    images = np.empty((batch_size, 1, p, p), np.float32)
-    det = np.empty((batch_size, h, w), np.float32)
-    offset = np.empty((batch_size, 2, h, w), np.float32)
-    weight = np.empty((batch_size, h, w), np.float32)
+    n = batch_size * frames
+    images = np.empty((n, 1, p, p), np.float32)
+    det = np.empty((n, h, w), np.float32)
+    offset = np.empty((n, 2, h, w), np.float32)
+    weight = np.empty((n, h, w), np.float32)
     truth = []
     for b in range(batch_size):
-        image, xy = simulate_patch(cfg, rng)
-        bg, noise = frame_statistics(image)
-        jitter = 1.0 + cfg.norm_jitter * float(rng.uniform(-1.0, 1.0))
-        images[b, 0] = (image - bg) / (noise * jitter)
-        det[b], offset[b], weight[b] = target_maps(xy, (h, w), stride, neighbour_weight)
-        truth.append(xy)
+        if temporal is None or frames == 1:
+            sequence, xys = simulate_sequence(cfg, rng, 1)
+        else:
+            sequence, xys = simulate_sequence(
+                cfg, rng, frames, temporal.diffusion_px2, temporal.static_fraction
+            )
+        for k, (image, xy) in enumerate(zip(sequence, xys, strict=True)):
+            i = b * frames + k
+            bg, noise = frame_statistics(image)
+            jitter = 1.0 + cfg.norm_jitter * float(rng.uniform(-1.0, 1.0))
+            images[i, 0] = (image - bg) / (noise * jitter)
+            det[i], offset[i], weight[i] = target_maps(xy, (h, w), stride, neighbour_weight)
+            truth.append(xy)
     return Batch(images, det, offset, weight, truth)

@@ -116,8 +116,8 @@ def train(
     from tqdm import tqdm
 
     from livetrack.infer import CNNLocalizer
-    from livetrack.model import LocalizationNet
-    from livetrack.train._loss import localization_loss
+    from livetrack.model import LocalizationNet, TemporalFusion
+    from livetrack.train._loss import fused_detection_loss, localization_loss
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,9 +127,14 @@ def train(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net = LocalizationNet(config.model).to(device)
-    optimizer = torch.optim.AdamW(
-        net.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay
-    )
+    frames = config.temporal.frames
+    # Neighbours start at half weight, and the bias offsets the evidence of two
+    # background neighbours; both are learned with the net.
+    fusion = TemporalFusion(frames, 0.5, 3.0).to(device) if frames > 1 else None
+    groups: list[dict[str, Any]] = [{"params": net.parameters()}]
+    if fusion is not None:
+        groups.append({"params": fusion.parameters(), "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
     step, elapsed_before = 0, 0.0
     ckpt_path = out / CHECKPOINT
     if opt_cfg.init_from and not resume:
@@ -146,6 +151,8 @@ def train(
         if ckpt["config"] != config.to_dict():
             raise InputError(f"--resume: {ckpt_path} was made with a different recipe")
         net.load_state_dict(ckpt["net"])
+        if fusion is not None:
+            fusion.load_state_dict(ckpt["fusion"])
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
         torch.set_rng_state(ckpt["torch_rng"])
@@ -156,7 +163,14 @@ def train(
     refine = "gaussian" if config.data.psf == "gaussian" else "radial"
     spec = ModelSpec(name=config.name, net=config.model, refine=refine)
     scenes = validation_scenes(config)
-    localizer = CNNLocalizer(spec, backend=_NetBackend(net, device), threshold=0.5, refine=False)
+
+    def validation_localizer() -> Any:
+        current = spec
+        if fusion is not None:
+            current = dataclasses.replace(spec, temporal=fusion.config())
+        backend = _NetBackend(net, device)
+        return CNNLocalizer(current, backend=backend, threshold=0.5, refine=False)
+
     stride = config.model.stride
     gate = config.validation.gate_px
     warm = opt_cfg.warmup_steps / opt_cfg.steps
@@ -184,7 +198,14 @@ def train(
             lr = opt_cfg.lr * _lr_factor(frac, warm)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            b = make_batch(config.data, rng, opt_cfg.batch_size, stride, opt_cfg.neighbour_weight)
+            b = make_batch(
+                config.data,
+                rng,
+                opt_cfg.batch_size,
+                stride,
+                opt_cfg.neighbour_weight,
+                config.temporal,
+            )
             soft_clip(b.images, net.config.input_softclip, out=b.images)
             tensors = [
                 torch.from_numpy(a).to(device) for a in (b.images, b.det, b.offset, b.weight)
@@ -193,6 +214,13 @@ def train(
             loss, parts = localization_loss(
                 maps, *tensors[1:], det_weight=opt_cfg.det_weight, pos_weight=opt_cfg.pos_weight
             )
+            if fusion is not None:
+                # Every frame keeps its own loss; the fused logit of each sequence's centre
+                # frame learns to decide detections from the whole window.
+                logits = maps[:, 0].reshape(-1, frames, *maps.shape[-2:])
+                det = tensors[1].reshape(-1, frames, *maps.shape[-2:])[:, frames // 2]
+                fused = fused_detection_loss(fusion(logits), det)
+                loss = loss + config.temporal.fused_weight * fused
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -202,13 +230,13 @@ def train(
             losses.append(loss_value)
             run_loss = loss_value if run_loss is None else 0.98 * run_loss + 0.02 * loss_value
             if step % opt_cfg.checkpoint_every == 0:
-                outputs = scene_maps(localizer, scenes)
+                outputs = scene_maps(validation_localizer(), scenes)
                 val_j, val_rmse = summarize(score_scenes(scenes, outputs, 0.5, stride, gate))
                 seconds = elapsed_before + time.perf_counter() - t0
                 values = [seconds, lr, loss_value, parts["det"], parts["nll"], val_j, val_rmse]
                 log.writerow([step, *(f"{v:.4g}" for v in values)])
                 log_file.flush()
-                _save_checkpoint(ckpt_path, net, optimizer, rng, step, seconds, config)
+                _save_checkpoint(ckpt_path, net, optimizer, rng, step, seconds, config, fusion)
             bar.set_postfix(loss=f"{run_loss:.3f}", val_J=f"{val_j:.3f}", rmse=f"{val_rmse:.3f}")
             bar.update(1)
     finally:
@@ -216,6 +244,7 @@ def train(
         log_file.close()
 
     seconds = elapsed_before + time.perf_counter() - t0
+    localizer = validation_localizer()
     profile = _corner_profile(localizer, config)
     threshold, results = _calibrate(localizer, scenes, stride, gate, profile)
     metadata = {
@@ -226,7 +255,9 @@ def train(
         "validation_threshold_grid_best": threshold,
         "validation": results,
     }
-    spec = dataclasses.replace(spec, threshold=threshold, corner_profile=profile, metadata=metadata)
+    spec = dataclasses.replace(
+        localizer.spec, threshold=threshold, corner_profile=profile, metadata=metadata
+    )
     spec = save_model(net, spec, out, recipe_text=recipe_text)
     ckpt_path.unlink(missing_ok=True)
     n = max(1, len(losses) // 10)
@@ -309,6 +340,7 @@ def _save_checkpoint(
     step: int,
     seconds: float,
     config: TrainConfig,
+    fusion: Any = None,
 ) -> None:
     import torch
 
@@ -322,6 +354,7 @@ def _save_checkpoint(
             "step": step,
             "seconds": seconds,
             "config": config.to_dict(),
+            "fusion": None if fusion is None else fusion.state_dict(),
         },
         tmp,
     )

@@ -62,3 +62,13 @@ def localization_loss(
         rmse = float(err2.mean().sqrt()) if err2.numel() else float("nan")
     parts = {"det": det_loss.item(), "nll": nll_loss.item(), "rmse_px": rmse}
     return total, parts
+
+
+def fused_detection_loss(fused_logit: torch.Tensor, det: torch.Tensor) -> torch.Tensor:
+    """BCE of the fused detection logit (``TemporalFusion``) against the centre frame's target.
+
+    Normalized by the number of positive cells, as the detection term of
+    :func:`localization_loss`.
+    """
+    bce = functional.binary_cross_entropy_with_logits(fused_logit, det, reduction="sum")
+    return bce / det.sum().clamp_min(1.0)

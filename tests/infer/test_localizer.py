@@ -159,3 +159,66 @@ def test_cuda_backend_agrees_with_cpu(model_dir, frame):
     cpu = TorchBackend(spec, device="cpu").run(batch)
     gpu = TorchBackend(spec, device="cuda").run(batch)
     assert np.allclose(cpu, gpu, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def temporal_dir(model_dir, tmp_path_factory):
+    """The random model with a 3-frame fusion."""
+    import dataclasses
+
+    from livetrack.model import TemporalConfig, load_model, load_net
+
+    spec = load_model(model_dir)
+    folder = tmp_path_factory.mktemp("models") / "rand-t3"
+    fused = dataclasses.replace(spec, name="rand-t3", temporal=TemporalConfig(3, (0.4,), -1.0))
+    save_model(load_net(spec), fused, folder)
+    return folder
+
+
+def test_temporal_model_fuses_neighbours_in_its_logit(model_dir, temporal_dir, rng):
+    from livetrack.model import fuse_logits, load_model
+
+    stack = (100 + 5 * rng.standard_normal((5, 40, 52))).astype(np.float32)
+    plain = CNNLocalizer(model_dir, backend="onnxruntime").predict_maps(stack)[0]
+    fused = CNNLocalizer(temporal_dir, backend="onnxruntime").predict_maps(stack)[0]
+    expect = fuse_logits(plain[:, 0], load_model(temporal_dir).temporal)
+    assert np.allclose(fused[:, 0], expect, atol=1e-5)
+    assert np.array_equal(fused[:, 1:], plain[:, 1:])  # offsets and sigmas are the frame's own
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_temporal_chunks_see_the_same_neighbours_as_the_whole_stack(temporal_dir, rng, batch_size):
+    stack = (100 + 5 * rng.standard_normal((11, 36, 44))).astype(np.float32)
+    whole = CNNLocalizer(temporal_dir, backend="onnxruntime", batch_size=64).locate_stack(
+        stack, first_frame=3
+    )
+    chunked = CNNLocalizer(temporal_dir, backend="onnxruntime", batch_size=batch_size).locate_stack(
+        stack, first_frame=3
+    )
+    assert len(whole) > 0 and set(whole["frame"]) <= set(range(3, 14))
+    pd.testing.assert_frame_equal(whole, chunked, atol=1e-6)
+
+
+def test_temporal_model_refuses_single_frames_and_double_windows(temporal_dir, frame):
+    loc = CNNLocalizer(temporal_dir, backend="onnxruntime")
+    assert loc.temporal_frames == 3
+    with pytest.raises(InputError, match="fuses 3 consecutive frames"):
+        loc.locate(frame)
+    with pytest.raises(InputError, match="at least 2 frames"):
+        loc.locate_stack(frame)
+    with pytest.raises(InputError, match="temporal_window"):
+        loc.locate_stack(np.stack([frame, frame]), temporal_window=3)
+
+
+def test_live_tracker_refuses_a_temporal_model(temporal_dir):
+    from livetrack.pipeline import Tracker
+
+    with pytest.raises(InputError, match="single-frame model"):
+        Tracker(CNNLocalizer(temporal_dir, backend="onnxruntime"))
+
+
+def test_temporal_null_rates_come_from_fused_stacks(model_dir, temporal_dir):
+    _, plain = CNNLocalizer(model_dir, backend="onnxruntime").null_rates()
+    _, fused = CNNLocalizer(temporal_dir, backend="onnxruntime").null_rates()
+    assert fused.shape == plain.shape and (np.diff(fused) <= 0).all()
+    assert not np.allclose(fused, plain)

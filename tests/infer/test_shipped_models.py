@@ -119,3 +119,39 @@ def test_temporal_window_finds_faint_slow_particles_single_frames_miss():
     assert window.jaccard > single.jaccard + 0.2
     with pytest.raises(ValueError, match="odd"):
         loc.locate_stack(movie.frames, temporal_window=2)
+
+
+@pytest.mark.skipif("spots-t3" not in available_models(), reason="spots-t3 model not present")
+def test_spots_t3_finds_faint_moving_particles_single_frames_miss():
+    from livetrack.simulate import Dynamics
+
+    movie = simulate_movie(
+        n_frames=6,
+        shape=(128, 128),
+        n_particles=30,
+        psf=GaussianPSF(1.0),
+        snr=2.0,
+        background_photons=10.0,
+        min_separation_px=8.0,
+        dynamics=Dynamics(diffusion_px2=1.0),
+        seed=19,
+    )
+    single = CNNLocalizer("spots", backend="onnxruntime", refine=False, threshold="adaptive")
+    fused = CNNLocalizer("spots-t3", backend="onnxruntime", refine=False, threshold="adaptive")
+    s1 = score(movie.truth, single.locate_stack(movie.frames), gate_px=2.0)
+    s3 = score(movie.truth, fused.locate_stack(movie.frames), gate_px=2.0)
+    assert s3.jaccard > s1.jaccard + 0.1
+    # Bright moving particles: fusing neighbours costs nothing.
+    bright = simulate_movie(
+        n_frames=4,
+        shape=(128, 128),
+        n_particles=20,
+        psf=GaussianPSF(1.0),
+        snr=7.0,
+        min_separation_px=8.0,
+        dynamics=Dynamics(diffusion_px2=1.0),
+        seed=20,
+    )
+    sb = score(bright.truth, fused.locate_stack(bright.frames), gate_px=2.0)
+    sb1 = score(bright.truth, single.locate_stack(bright.frames), gate_px=2.0)
+    assert sb.jaccard >= max(0.9, sb1.jaccard - 0.03) and sb.rmse < 0.2

@@ -45,3 +45,10 @@ def test_quantize_writes_a_model_whose_maps_track_the_float_ones(model_copy):
     # Detection probabilities agree where it matters (quantization noise, not a different net).
     assert np.abs(p32 - p8).max() < 0.2
     assert np.corrcoef(m32[:, 1].ravel(), m8[:, 1].ravel())[0, 1] > 0.9
+
+
+def test_quantize_a_model_given_by_relative_path(model_copy, monkeypatch):
+    # The calibrator works in a scratch directory: a relative folder must still be written.
+    monkeypatch.chdir(model_copy.parent)
+    path = quantize_model(load_model("./spots"), n_frames=1)
+    assert path == (model_copy / "model.int8.onnx").resolve() and path.is_file()

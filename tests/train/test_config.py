@@ -36,6 +36,7 @@ def test_recipe_file_round_trip(tmp_path):
         ("[data]\npatch_px = 30\n", "patch_px"),
         ("[data]\nsigma_px = 1.0\n", "must be a list"),
         ("name = \n", "invalid TOML"),
+        ("[temporal]\nframes = 2\n", "temporal.frames"),
     ],
 )
 def test_bad_recipes_raise_input_error(tmp_path, content, message):
@@ -50,7 +51,7 @@ def test_missing_recipe():
         load_recipe("/nonexistent/recipe.toml")
 
 
-@pytest.mark.parametrize("name", ["spots", "rings"])
+@pytest.mark.parametrize("name", ["spots", "spots-t3", "rings"])
 def test_shipped_recipes_parse(name):
     path = CALIBRATION / name / "recipe.toml"
     if not path.exists():

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from livetrack.train import DataConfig
-from livetrack.train._data import make_batch, simulate_patch, target_maps
+from livetrack.train._config import TemporalTrainConfig
+from livetrack.train._data import make_batch, simulate_patch, simulate_sequence, target_maps
 
 
 def test_target_maps_mark_the_owning_cell_and_its_neighbours():
@@ -45,3 +46,29 @@ def test_both_particle_kinds_render(rng, psf):
     cfg = DataConfig(patch_px=32, psf=psf, particles_per_patch=(3.0, 3.0))
     image, _ = simulate_patch(cfg, rng)
     assert image.shape == (32, 32) and np.isfinite(image).all()
+
+
+def test_temporal_batch_holds_sequences_of_diffusing_particles(rng):
+    cfg = DataConfig(patch_px=32, particles_per_patch=(4.0, 4.0))
+    temporal = TemporalTrainConfig(frames=3, diffusion_px2=(0.5, 0.5), static_fraction=0.0)
+    b = make_batch(cfg, rng, 4, 2, 0.5, temporal)
+    assert b.images.shape == (12, 1, 32, 32) and b.det.shape == (12, 16, 16)
+    # Every particle owns a cell (two in one cell share it).
+    n = sum(len(t) for t in b.truth)
+    assert 0.9 * n <= b.det.sum() <= n
+    # Consecutive frames of one sequence share particles that moved a little.
+    moved = []
+    for s in range(4):
+        a, c = b.truth[3 * s], b.truth[3 * s + 1]
+        if len(a) and len(c):
+            d = np.hypot(a[:, None, 0] - c[None, :, 0], a[:, None, 1] - c[None, :, 1])
+            moved.extend(d.min(axis=1))
+    assert moved and 0.0 < np.median(moved) < 3.0
+
+
+def test_still_sequences_keep_their_particles(rng):
+    cfg = DataConfig(patch_px=32, particles_per_patch=(4.0, 4.0))
+    images, xys = simulate_sequence(cfg, rng, 3, static_fraction=1.0)
+    assert images.shape == (3, 32, 32)
+    assert np.array_equal(xys[0], xys[1]) and np.array_equal(xys[1], xys[2])
+    assert not np.array_equal(images[0], images[1])  # fresh noise every frame

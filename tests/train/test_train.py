@@ -100,3 +100,46 @@ def test_init_from_another_model(tmp_path, trained):
     other["optim"] = {**TINY["optim"], "init_from": str(first.spec.folder)}
     with pytest.raises(InputError, match="architecture"):
         train(config_from_dict(other), tmp_path / "c", progress=False, device="cpu")
+
+
+def test_temporal_training_learns_a_fusion_and_saves_it(tmp_path, trained):
+    raw = {
+        **TINY,
+        "temporal": {"frames": 3, "diffusion_px2": [0.1, 1.0]},
+        "optim": {**TINY["optim"], "steps": 30, "init_from": str(trained.spec.folder)},
+        "validation": {**TINY["validation"], "frames_per_snr": 3},
+    }
+    result = train(config_from_dict(raw), tmp_path / "t3", progress=False, device="cpu")
+    assert result.last_loss < result.first_loss
+    spec = load_model(result.spec.folder)
+    assert spec.temporal.frames == 3 and len(spec.temporal.weights) == 1
+    # The fusion was trained, not left at its starting values.
+    assert (spec.temporal.weights[0], spec.temporal.bias) != (0.5, 3.0)
+    assert np.isfinite(spec.temporal.bias)
+
+
+def test_temporal_resume_restores_the_fusion(tmp_path, monkeypatch):
+    raw = {
+        **TINY,
+        "temporal": {"frames": 3},
+        "optim": {**TINY["optim"], "steps": 8, "checkpoint_every": 4},
+        "validation": {**TINY["validation"], "frames_per_snr": 3},
+    }
+    cfg = config_from_dict(raw)
+    full = train(cfg, tmp_path / "full", progress=False, device="cpu")
+    real = _loop.make_batch
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_loop, "make_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "resumed", progress=False, device="cpu")
+    monkeypatch.setattr(_loop, "make_batch", real)
+    resumed = train(cfg, tmp_path / "resumed", resume=True, progress=False, device="cpu")
+    assert resumed.spec.temporal.weights == pytest.approx(full.spec.temporal.weights, abs=1e-5)
+    assert resumed.spec.temporal.bias == pytest.approx(full.spec.temporal.bias, abs=1e-5)

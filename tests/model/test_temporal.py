@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livetrack._errors import InputError
+from livetrack.model import TemporalConfig, fuse_logits, neighbour_indices
+
+
+def test_single_frame_config_leaves_logits_alone():
+    logits = np.random.default_rng(0).normal(size=(4, 6, 7)).astype(np.float32)
+    assert fuse_logits(logits, TemporalConfig()) is logits
+
+
+def test_a_neighbour_counts_its_best_cell_within_one_cell():
+    logits = np.full((3, 8, 8), -5.0, np.float32)
+    logits[0, 3, 4] = 2.0  # one cell up-right of the centre frame's peak
+    logits[1, 4, 3] = 1.0
+    fused = fuse_logits(logits, TemporalConfig(3, (0.5,), 1.0))
+    # centre frame: its own 1.0 + bias 1.0 + 0.5 * (2.0 from frame 0 + -5.0 from frame 2)
+    assert fused[1, 4, 3] == pytest.approx(1.0 + 1.0 + 0.5 * (2.0 - 5.0))
+    # two cells away the neighbour's peak no longer counts
+    assert fused[1, 4, 6] == pytest.approx(-5.0 + 1.0 + 0.5 * (-5.0 - 5.0))
+
+
+def test_ends_of_the_stack_mirror_their_neighbours():
+    assert neighbour_indices(4, 3).tolist() == [[1, 1], [0, 2], [1, 3], [2, 2]]
+    assert neighbour_indices(5, 5)[0].tolist() == [1, 1, 2, 2]
+    with pytest.raises(InputError, match="at least 2 frames"):
+        neighbour_indices(1, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(2, 7),
+    frames=st.sampled_from([3, 5]),
+    weight=st.floats(0.0, 2.0),
+    shift=st.floats(-50.0, 50.0),
+)
+def test_fusion_is_monotone_and_shift_equivariant(n, frames, weight, shift):
+    if n <= frames // 2:
+        n = frames // 2 + 1
+    rng = np.random.default_rng(n)
+    logits = rng.normal(size=(n, 5, 6))
+    cfg = TemporalConfig(frames, (weight,) * (frames // 2), 0.3)
+    fused = fuse_logits(logits, cfg)
+    # Shifting every logit by c shifts the fused one by c * (1 + total neighbour weight).
+    total = 1.0 + 2.0 * sum(cfg.weights)
+    assert np.allclose(fuse_logits(logits + shift, cfg), fused + shift * total, atol=1e-6)
+    # More evidence anywhere never lowers the fused logit.
+    assert (fuse_logits(logits + np.abs(rng.normal(size=logits.shape)), cfg) >= fused - 1e-9).all()
+
+
+@pytest.mark.parametrize(("frames", "weights"), [(2, (0.5,)), (3, ()), (0, ())])
+def test_bad_temporal_config(frames, weights):
+    with pytest.raises(ValueError):
+        TemporalConfig(frames, weights)
+
+
+def test_torch_twin_matches_numpy():
+    torch = pytest.importorskip("torch")
+    from livetrack.model import TemporalFusion
+
+    fusion = TemporalFusion(5, 0.4, -1.2)
+    with torch.no_grad():
+        fusion.weights.copy_(torch.tensor([0.4, 0.2]))
+    logits = np.random.default_rng(1).normal(size=(5, 9, 11)).astype(np.float32)
+    expect = fuse_logits(logits, fusion.config())[2]
+    got = fusion(torch.from_numpy(logits[None])).detach().numpy()[0]
+    assert np.allclose(got, expect, atol=1e-5)
