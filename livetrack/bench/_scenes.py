@@ -84,7 +84,8 @@ def accuracy_suite(quick: bool = False) -> list[Scene]:
     -------
     list of Scene
     """
-    frames = 1 if quick else 10
+    # Two frames at least: a model fusing neighbouring frames needs a neighbour.
+    frames = 2 if quick else 10
     field_shape = (256, 256) if quick else (512, 512)
     area_scale = (field_shape[0] * field_shape[1]) / (512 * 512)
     gauss1 = sim.GaussianPSF(sigma_px=1.0)

@@ -208,12 +208,16 @@ class TemporalTrainConfig:
         Fraction of sequences whose particles do not move.
     fused_weight : float
         Weight of the fused detection loss beside every frame's own loss.
+    frame_det_weight : float
+        Weight of every frame's own detection loss relative to ``optim.det_weight``; below
+        1 the per-frame logits are freer to become evidence that adds up over frames.
     """
 
     frames: int = 1
     diffusion_px2: tuple[float, float] = (0.01, 3.0)
     static_fraction: float = 0.2
     fused_weight: float = 1.0
+    frame_det_weight: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -211,8 +211,11 @@ def train(
                 torch.from_numpy(a).to(device) for a in (b.images, b.det, b.offset, b.weight)
             ]
             maps = net(tensors[0])
+            det_weight = opt_cfg.det_weight
+            if fusion is not None:
+                det_weight *= config.temporal.frame_det_weight
             loss, parts = localization_loss(
-                maps, *tensors[1:], det_weight=opt_cfg.det_weight, pos_weight=opt_cfg.pos_weight
+                maps, *tensors[1:], det_weight=det_weight, pos_weight=opt_cfg.pos_weight
             )
             if fusion is not None:
                 # Every frame keeps its own loss; the fused logit of each sequence's centre

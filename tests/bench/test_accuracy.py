@@ -53,6 +53,19 @@ def test_rings_get_the_bound_of_their_own_image_model():
     assert row.jaccard > 0.9 and row.rmse_px >= row.crlb_px * 0.8
 
 
+def test_every_shipped_cnn_runs_on_the_quick_suite():
+    from livetrack.model import available_models
+
+    names = [f"cnn:{m}" for m in available_models()]
+    if not names:
+        pytest.skip("no shipped models")
+    scenes = [s for s in bench.accuracy_suite(quick=True) if s.name == "ISBI low density SNR 4"]
+    rows = bench.run_accuracy(scenes, available_localizers(names))
+    assert len(rows) == len(names)
+    spots = [r for r in rows if r.localizer.startswith("cnn:spots")]
+    assert spots and all(r.jaccard > 0.8 for r in spots)
+
+
 def test_cli_writes_table_csv_and_plot(tmp_path):
     result = CliRunner().invoke(
         app, ["bench", "accuracy", "--quick", "-m", "centroid", "-m", "mle", "--out", str(tmp_path)]

@@ -68,3 +68,15 @@ def test_torch_twin_matches_numpy():
     expect = fuse_logits(logits, fusion.config())[2]
     got = fusion(torch.from_numpy(logits[None])).detach().numpy()[0]
     assert np.allclose(got, expect, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(t=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 10**6))
+def test_max3x3_is_the_3x3_maximum_filter(t, h, w, seed):
+    from scipy import ndimage
+
+    from livetrack.model._temporal import max3x3
+
+    maps = np.random.default_rng(seed).normal(size=(t, h, w)).astype(np.float32)
+    expect = ndimage.maximum_filter(maps, size=(1, 3, 3), mode="nearest")
+    assert np.array_equal(max3x3(maps), expect)

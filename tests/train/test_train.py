@@ -105,7 +105,7 @@ def test_init_from_another_model(tmp_path, trained):
 def test_temporal_training_learns_a_fusion_and_saves_it(tmp_path, trained):
     raw = {
         **TINY,
-        "temporal": {"frames": 3, "diffusion_px2": [0.1, 1.0]},
+        "temporal": {"frames": 3, "diffusion_px2": [0.1, 1.0], "frame_det_weight": 0.5},
         "optim": {**TINY["optim"], "steps": 30, "init_from": str(trained.spec.folder)},
         "validation": {**TINY["validation"], "frames_per_snr": 3},
     }
