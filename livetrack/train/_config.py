@@ -295,6 +295,8 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
         raise InputError(f"recipe: data.psf must be 'gaussian' or 'ring', got {cfg.data.psf!r}")
     if cfg.temporal.frames < 1 or cfg.temporal.frames % 2 == 0:
         raise InputError("recipe: temporal.frames must be a positive odd number")
+    if cfg.temporal.frames > 1 and cfg.validation.frames_per_snr < 2:
+        raise InputError("recipe: a temporal model needs validation.frames_per_snr >= 2")
     if cfg.optim.steps < 1 or cfg.optim.batch_size < 1:
         raise InputError("recipe: optim.steps and optim.batch_size must be >= 1")
     return cfg

@@ -77,6 +77,26 @@ def test_corrupt_config(saved, tmp_path, content):
         load_model(folder)
 
 
+@pytest.mark.parametrize(
+    "temporal", [{"frames": 2, "weights": [0.5]}, {"frames": 3, "weights": []}, {"frames": "x"}]
+)
+def test_invalid_temporal_fusion_in_config(saved, tmp_path, temporal):
+    folder = copy_model(saved[1], tmp_path / "m")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["temporal"] = temporal
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFileError, match="invalid model config"):
+        load_model(folder)
+
+
+def test_config_without_temporal_fusion_is_a_single_frame_model(saved, tmp_path):
+    folder = copy_model(saved[1], tmp_path / "m")
+    cfg = json.loads((folder / "config.json").read_text())
+    del cfg["temporal"]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    assert load_model(folder).temporal.frames == 1
+
+
 @pytest.mark.parametrize("missing", ["config.json", "weights.pt", "model.onnx"])
 def test_missing_file(saved, tmp_path, missing):
     folder = copy_model(saved[1], tmp_path / "m")
