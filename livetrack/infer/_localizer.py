@@ -20,6 +20,7 @@ from livetrack.model import (
     frame_statistics,
     fuse_logits,
     load_model,
+    neighbour_indices,
     soft_clip,
 )
 
@@ -194,19 +195,41 @@ class CNNLocalizer:
         return self.spec.temporal.frames
 
     def _locate_fused(self, stack: np.ndarray, first_frame: int) -> pd.DataFrame:
-        # Each chunk is run with its neighbours on both sides, so that fusion at a chunk's
-        # edge sees the same frames as anywhere else; only the movie's ends are mirrored.
-        half = self.temporal_frames // 2
-        chunk = max(self.batch_size, 4 * half)
-        tables = []
-        for i in range(0, len(stack), chunk):
-            lo, hi = max(0, i - half), min(len(stack), i + chunk + half)
-            maps, batch, noise = self.predict_maps(stack[lo:hi])
-            keep = slice(i - lo, i - lo + min(chunk, len(stack) - i))
-            numbers = list(range(first_frame + i, first_frame + i + (keep.stop - keep.start)))
+        # The network runs once per frame, in chunks; a frame is decoded as soon as the
+        # frames it fuses have run, and their raw maps are kept until no later frame needs
+        # them. Only the movie's ends are mirrored (``neighbour_indices``).
+        n, half = len(stack), self.temporal_frames // 2
+        shape = stack.shape[1:]
+        neighbours = neighbour_indices(n, self.temporal_frames)
+        raw: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+        tables, done = [], 0
+        for i in range(0, n, self.batch_size):
+            part = stack[i : i + self.batch_size]
+            batch, noise = self._prepare(part)
+            maps = self._run(batch, shape, fuse=False)
+            raw.update({i + j: (maps[j], batch[j], noise[j]) for j in range(len(part))})
+            ready = n if i + len(part) == n else i + len(part) - half
+            if ready <= done:
+                continue
+            lo = max(0, done - half)
+            frames = range(lo, min(n, ready + half))
+            logits = np.stack([raw[f][0][0] for f in frames])
+            targets = np.arange(done, ready)
+            fused = fuse_logits(logits, self.spec.temporal, targets - lo, neighbours[targets] - lo)
+            out = np.stack([raw[t][0] for t in targets])
+            out[:, 0] = fused
             tables.append(
-                self._tables(maps[keep], batch[keep], noise[keep], numbers, stack.shape[1:])
+                self._tables(
+                    out,
+                    np.stack([raw[t][1] for t in targets]),
+                    np.array([raw[t][2] for t in targets]),
+                    [first_frame + int(t) for t in targets],
+                    shape,
+                )
             )
+            done = ready
+            for f in [f for f in raw if f < done - half]:
+                del raw[f]
         tables = [t for t in tables if len(t)]
         return pd.concat(tables, ignore_index=True) if tables else empty_table()
 
@@ -231,12 +254,12 @@ class CNNLocalizer:
         batch, noise = self._prepare(frames)
         return self._run(batch, frames.shape[1:]), batch, noise
 
-    def _run(self, batch: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    def _run(self, batch: np.ndarray, shape: tuple[int, int], fuse: bool = True) -> np.ndarray:
         net_in = soft_clip(batch, self.spec.net.input_softclip, out=self._scratch(batch))
         s = self.spec.stride
         h, w = shape
         maps = self.backend.run(net_in)[:, :, : -(-h // s), : -(-w // s)]
-        if self.temporal_frames > 1:
+        if fuse and self.temporal_frames > 1:
             maps[:, 0] = fuse_logits(maps[:, 0], self.spec.temporal)
         return maps
 

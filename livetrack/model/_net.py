@@ -123,11 +123,12 @@ class TemporalFusion(nn.Module):
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         """Fuse ``(B, K, h, w)`` logits of K consecutive frames into the centre frame's."""
-        pooled = functional.max_pool2d(logits, 3, stride=1, padding=1)
         c = self.frames // 2
         out = logits[:, c] + self.bias
         for d in range(1, c + 1):
-            out = out + self.weights[d - 1] * (pooled[:, c - d] + pooled[:, c + d])
+            pair = logits[:, [c - d, c + d]]
+            pooled = functional.max_pool2d(pair, 2 * d + 1, stride=1, padding=d)
+            out = out + self.weights[d - 1] * (pooled[:, 0] + pooled[:, 1])
         return out
 
     def config(self) -> TemporalConfig:

@@ -5,9 +5,10 @@ not there in the next frame. Summing the per-frame detection logits, each the ne
 evidence for a particle in that cell, accumulates the particle's evidence as the
 likelihood ratio test over a track does. The particle moves between frames, so a
 neighbour's evidence is the maximum over the 3x3 cells around (a particle moving up to
-about one cell, 2 px, per frame is followed): a track-before-detect step the network
-learns to feed during training (``livetrack.train``), with the weights and bias saved in
-the model. The offsets, sigmas, mass and refinement still come from the frame itself.
+about one cell, 2 px, per frame is followed; 5x5 cells two frames away): a
+track-before-detect step the network learns to feed during training (``livetrack.train``),
+with the weights and bias saved in the model. The offsets, sigmas, mass and refinement
+still come from the frame itself.
 """
 
 from __future__ import annotations
@@ -46,8 +47,13 @@ def neighbour_indices(n_frames: int, frames: int) -> np.ndarray:
     return np.concatenate(out, axis=1) if out else np.empty((n_frames, 0), dtype=np.int64)
 
 
-def fuse_logits(logits: np.ndarray, temporal: TemporalConfig) -> np.ndarray:
-    """Return the fused detection logits of a stack's consecutive frames.
+def fuse_logits(
+    logits: np.ndarray,
+    temporal: TemporalConfig,
+    targets: np.ndarray | None = None,
+    neighbours: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return the fused detection logits of consecutive frames.
 
     Parameters
     ----------
@@ -55,23 +61,34 @@ def fuse_logits(logits: np.ndarray, temporal: TemporalConfig) -> np.ndarray:
         ``(T, h, w)`` per-frame detection logit maps of consecutive frames.
     temporal : TemporalConfig
         The model's fusion weights.
+    targets, neighbours : numpy.ndarray, optional
+        Fuse only the frames ``logits[targets]``, whose neighbours (columns ordered as
+        :func:`neighbour_indices`) are ``logits[neighbours]``: a stream fuses a chunk of
+        frames with the frames around it. By default every frame of the stack, with
+        ``neighbour_indices(T, temporal.frames)``.
 
     Returns
     -------
     numpy.ndarray
-        ``(T, h, w)``: ``logit_t + bias + sum_d w_d * (max3x3(logit_{t-d}) +
-        max3x3(logit_{t+d}))``.
+        ``(len(targets), h, w)``: ``logit_t + bias + sum_d w_d * (maxpool_d(logit_{t-d}) +
+        maxpool_d(logit_{t+d}))``, with ``maxpool_d`` the maximum over the
+        ``(2d + 1) x (2d + 1)`` cells around.
     """
     logits = np.asarray(logits)
     if temporal.frames == 1:
-        return logits
-    pooled = max3x3(logits)
-    nb = neighbour_indices(logits.shape[0], temporal.frames)
-    fused = logits + np.asarray(temporal.bias, logits.dtype)
-    for k in range(nb.shape[1]):
-        w = np.asarray(temporal.weights[k // 2], logits.dtype)
-        for t in range(logits.shape[0]):
-            fused[t] += w * pooled[nb[t, k]]
+        return logits if targets is None else logits[targets]
+    if targets is None or neighbours is None:
+        targets = np.arange(logits.shape[0])
+        neighbours = neighbour_indices(logits.shape[0], temporal.frames)
+    fused = logits[targets] + np.asarray(temporal.bias, logits.dtype)
+    pooled = logits
+    for d in range(1, temporal.frames // 2 + 1):
+        # A particle drifts further from frames further away: (2d+1)^2 cells at distance d.
+        pooled = max3x3(pooled)
+        w = np.asarray(temporal.weights[d - 1], logits.dtype)
+        for k in (2 * d - 2, 2 * d - 1):
+            for i in range(len(targets)):
+                fused[i] += w * pooled[neighbours[i, k]]
     return fused
 
 

@@ -80,3 +80,12 @@ def test_max3x3_is_the_3x3_maximum_filter(t, h, w, seed):
     maps = np.random.default_rng(seed).normal(size=(t, h, w)).astype(np.float32)
     expect = ndimage.maximum_filter(maps, size=(1, 3, 3), mode="nearest")
     assert np.array_equal(max3x3(maps), expect)
+
+
+def test_two_frames_away_the_window_is_5x5_cells():
+    logits = np.full((5, 9, 9), -5.0, np.float32)
+    logits[0, 2, 6] = 3.0  # two frames before the centre, two cells up and right
+    cfg = TemporalConfig(5, (0.0, 1.0), 0.0)
+    fused = fuse_logits(logits, cfg)
+    assert fused[2, 4, 4] == pytest.approx(-5.0 + 3.0 - 5.0)
+    assert fused[2, 4, 3] == pytest.approx(-5.0 - 5.0 - 5.0)  # three cells: out of reach
