@@ -63,11 +63,16 @@ class TemporalConfig:
         Weight of the neighbours' evidence, one per frame distance ``1 .. frames // 2``.
     bias : float
         Added to the fused logit.
+    neighbour_cap : float or None
+        A neighbour's logit counts up to this value: a bright particle next to a cell adds
+        no more than a confident detection would, so it does not raise ghost detections
+        around itself. None: no cap.
     """
 
     frames: int = 1
     weights: tuple[float, ...] = ()
     bias: float = 0.0
+    neighbour_cap: float | None = None
 
     def __post_init__(self) -> None:
         if self.frames < 1 or self.frames % 2 == 0:
@@ -81,6 +86,7 @@ class TemporalConfig:
             "frames": int(self.frames),
             "weights": [round(float(w), 6) for w in self.weights],
             "bias": round(float(self.bias), 6),
+            "neighbour_cap": None if self.neighbour_cap is None else float(self.neighbour_cap),
         }
 
 

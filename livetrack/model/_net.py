@@ -111,13 +111,22 @@ class TemporalFusion(nn.Module):
         Odd window length ``K``.
     weight, bias : float
         Initial neighbour weight (all distances) and bias.
+    neighbour_cap : float or None
+        Fixed cap on a neighbour's logit (see :class:`TemporalConfig`).
     """
 
-    def __init__(self, frames: int, weight: float = 0.5, bias: float = 0.0) -> None:
+    def __init__(
+        self,
+        frames: int,
+        weight: float = 0.5,
+        bias: float = 0.0,
+        neighbour_cap: float | None = None,
+    ) -> None:
         super().__init__()
         if frames < 3 or frames % 2 == 0:
             raise ValueError(f"frames must be an odd number >= 3, got {frames}")
         self.frames = frames
+        self.neighbour_cap = neighbour_cap
         self.weights = nn.Parameter(torch.full((frames // 2,), float(weight)))
         self.bias = nn.Parameter(torch.tensor(float(bias)))
 
@@ -127,6 +136,8 @@ class TemporalFusion(nn.Module):
         out = logits[:, c] + self.bias
         for d in range(1, c + 1):
             pair = logits[:, [c - d, c + d]]
+            if self.neighbour_cap is not None:
+                pair = pair.clamp(max=self.neighbour_cap)
             pooled = functional.max_pool2d(pair, 2 * d + 1, stride=1, padding=d)
             out = out + self.weights[d - 1] * (pooled[:, 0] + pooled[:, 1])
         return out
@@ -137,6 +148,7 @@ class TemporalFusion(nn.Module):
             frames=self.frames,
             weights=tuple(float(w) for w in self.weights.detach().cpu()),
             bias=float(self.bias.detach().cpu()),
+            neighbour_cap=self.neighbour_cap,
         )
 
 

@@ -72,7 +72,8 @@ def fuse_logits(
     numpy.ndarray
         ``(len(targets), h, w)``: ``logit_t + bias + sum_d w_d * (maxpool_d(logit_{t-d}) +
         maxpool_d(logit_{t+d}))``, with ``maxpool_d`` the maximum over the
-        ``(2d + 1) x (2d + 1)`` cells around.
+        ``(2d + 1) x (2d + 1)`` cells around of the neighbour's logits capped at
+        ``neighbour_cap``.
     """
     logits = np.asarray(logits)
     if temporal.frames == 1:
@@ -81,7 +82,8 @@ def fuse_logits(
         targets = np.arange(logits.shape[0])
         neighbours = neighbour_indices(logits.shape[0], temporal.frames)
     fused = logits[targets] + np.asarray(temporal.bias, logits.dtype)
-    pooled = logits
+    cap = temporal.neighbour_cap
+    pooled = logits if cap is None else np.minimum(logits, np.asarray(cap, logits.dtype))
     for d in range(1, temporal.frames // 2 + 1):
         # A particle drifts further from frames further away: (2d+1)^2 cells at distance d.
         pooled = max3x3(pooled)

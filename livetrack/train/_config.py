@@ -211,6 +211,8 @@ class TemporalTrainConfig:
     frame_det_weight : float
         Weight of every frame's own detection loss relative to ``optim.det_weight``; below
         1 the per-frame logits are freer to become evidence that adds up over frames.
+    neighbour_cap : float or None
+        Cap on a neighbour's logit in the fusion (``livetrack.model.TemporalConfig``).
     """
 
     frames: int = 1
@@ -218,6 +220,7 @@ class TemporalTrainConfig:
     static_fraction: float = 0.2
     fused_weight: float = 1.0
     frame_det_weight: float = 1.0
+    neighbour_cap: float | None = None
 
 
 @dataclass(frozen=True)

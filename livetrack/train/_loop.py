@@ -130,7 +130,9 @@ def train(
     frames = config.temporal.frames
     # Neighbours start at half weight, and the bias offsets the evidence of two
     # background neighbours; both are learned with the net.
-    fusion = TemporalFusion(frames, 0.5, 3.0).to(device) if frames > 1 else None
+    fusion = None
+    if frames > 1:
+        fusion = TemporalFusion(frames, 0.5, 3.0, config.temporal.neighbour_cap).to(device)
     groups: list[dict[str, Any]] = [{"params": net.parameters()}]
     if fusion is not None:
         groups.append({"params": fusion.parameters(), "weight_decay": 0.0})

@@ -89,3 +89,27 @@ def test_two_frames_away_the_window_is_5x5_cells():
     fused = fuse_logits(logits, cfg)
     assert fused[2, 4, 4] == pytest.approx(-5.0 + 3.0 - 5.0)
     assert fused[2, 4, 3] == pytest.approx(-5.0 - 5.0 - 5.0)  # three cells: out of reach
+
+
+def test_a_bright_neighbour_adds_no_more_than_the_cap():
+    logits = np.full((3, 8, 8), -8.0, np.float32)
+    logits[0, 4, 4] = logits[2, 4, 4] = 12.0  # a bright particle in both neighbours
+    capped = TemporalConfig(3, (0.5,), 0.0, neighbour_cap=3.0)
+    # The ring of cells around it in the centre frame gets 2 * 0.5 * 3, not 2 * 0.5 * 12.
+    assert fuse_logits(logits, capped)[1, 4, 5] == pytest.approx(-8.0 + 3.0)
+    assert fuse_logits(logits, TemporalConfig(3, (0.5,), 0.0))[1, 4, 5] == pytest.approx(4.0)
+    # The frame's own logit is never capped.
+    logits[1, 4, 4] = 12.0
+    assert fuse_logits(logits, capped)[1, 4, 4] == pytest.approx(12.0 + 3.0)
+
+
+def test_torch_twin_applies_the_cap_too():
+    torch = pytest.importorskip("torch")
+    from livetrack.model import TemporalFusion
+
+    fusion = TemporalFusion(3, 0.4, 0.5, neighbour_cap=1.0)
+    logits = (3 * np.random.default_rng(2).normal(size=(3, 9, 11))).astype(np.float32)
+    expect = fuse_logits(logits, fusion.config())[1]
+    got = fusion(torch.from_numpy(logits[None])).detach().numpy()[0]
+    assert fusion.config().neighbour_cap == 1.0
+    assert np.allclose(got, expect, atol=1e-5)
