@@ -21,8 +21,8 @@ def track(
     model: Annotated[
         str,
         typer.Option(
-            help="CNN model: a shipped name (spots, spots-t3, rings) or a model folder; "
-            "spots-t3 decides each detection on 3 consecutive frames (finds more at SNR 2)."
+            help="CNN model: a shipped name (spots, spots-t5, rings) or a model folder; "
+            "spots-t5 decides each detection on 5 consecutive frames (finds more at SNR 2)."
         ),
     ] = "spots",
     backend: Annotated[

@@ -63,7 +63,7 @@ class CNNLocalizer:
 
     Notes
     -----
-    A model that fuses detection evidence over ``K`` neighbouring frames (``spots-t3``;
+    A model that fuses detection evidence over ``K`` neighbouring frames (``spots-t5``;
     see :func:`livetrack.model.fuse_logits`) locates stacks only: :meth:`locate_stack`
     gives every frame its neighbours, and :meth:`locate` on one frame is an error.
     """
@@ -154,7 +154,7 @@ class CNNLocalizer:
             which is what finds particles at SNR ~1; a particle moving more than about its
             PSF width within the window is blurred instead. Positions, ``mass`` and the
             refinement still come from each frame alone. A model that fuses neighbouring
-            frames itself (``spots-t3``) takes 1 here.
+            frames itself (``spots-t5``) takes 1 here.
         """
         stack = as_stack(frames, name="frames")
         k = int(temporal_window)

@@ -121,7 +121,7 @@ def test_temporal_window_finds_faint_slow_particles_single_frames_miss():
         loc.locate_stack(movie.frames, temporal_window=2)
 
 
-@pytest.mark.skipif("spots-t3" not in available_models(), reason="spots-t3 model not present")
+@pytest.mark.skipif("spots-t5" not in available_models(), reason="spots-t5 model not present")
 def test_spots_t3_finds_faint_moving_particles_single_frames_miss():
     from livetrack.simulate import Dynamics
 
@@ -137,7 +137,7 @@ def test_spots_t3_finds_faint_moving_particles_single_frames_miss():
         seed=19,
     )
     single = CNNLocalizer("spots", backend="onnxruntime", refine=False, threshold="adaptive")
-    fused = CNNLocalizer("spots-t3", backend="onnxruntime", refine=False, threshold="adaptive")
+    fused = CNNLocalizer("spots-t5", backend="onnxruntime", refine=False, threshold="adaptive")
     s1 = score(movie.truth, single.locate_stack(movie.frames), gate_px=2.0)
     s3 = score(movie.truth, fused.locate_stack(movie.frames), gate_px=2.0)
     assert s3.jaccard > s1.jaccard + 0.1

@@ -52,7 +52,7 @@ def test_missing_recipe():
         load_recipe("/nonexistent/recipe.toml")
 
 
-@pytest.mark.parametrize("name", ["spots", "spots-t3", "rings"])
+@pytest.mark.parametrize("name", ["spots", "spots-t5", "rings"])
 def test_shipped_recipes_parse(name):
     path = CALIBRATION / name / "recipe.toml"
     if not path.exists():
