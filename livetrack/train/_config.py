@@ -135,6 +135,9 @@ class OptimConfig:
     init_from : str or None
         Model name or folder whose weights start the training (same architecture), e.g.
         ``"spots"`` to fine-tune a related model; None starts from random weights.
+    soft_detection_targets : bool
+        Spread each particle's detection target over the 2x2 cells around it (see
+        ``livetrack.train._data.target_maps``) instead of one owning cell.
     """
 
     steps: int = 4000
@@ -149,6 +152,7 @@ class OptimConfig:
     threads: int = 2
     checkpoint_every: int = 250
     init_from: str | None = None
+    soft_detection_targets: bool = False
 
 
 @dataclass(frozen=True)

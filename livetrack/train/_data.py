@@ -28,7 +28,8 @@ class Batch:
         ``(B, 1, P, P)`` float32 normalized patches (``B * K`` for a ``K``-frame window,
         sequence after sequence).
     det : numpy.ndarray
-        ``(B, h, w)`` float32: 1 in the cell that owns a particle centre, else 0.
+        ``(B, h, w)`` float32: 1 in the cell that owns a particle centre, else 0 (or the
+        particle spread over the 2x2 cells around it, with soft targets).
     offset : numpy.ndarray
         ``(B, 2, h, w)`` float32 target (dx, dy) in pixels from each cell centre to the
         nearest particle owning a cell within one cell of it.
@@ -186,7 +187,11 @@ def simulate_sequence(
 
 
 def target_maps(
-    xy: np.ndarray, shape: tuple[int, int], stride: int, neighbour_weight: float
+    xy: np.ndarray,
+    shape: tuple[int, int],
+    stride: int,
+    neighbour_weight: float,
+    soft: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the detection, offset and weight maps for particle centres ``xy`` in a patch.
 
@@ -200,6 +205,11 @@ def target_maps(
         Output stride in pixels.
     neighbour_weight : float
         Offset-loss weight of the 8 cells around each owning cell.
+    soft : bool
+        Spread each particle's detection target bilinearly over the 2x2 cells whose
+        centres surround it (weights summing to 1, capped at 1 per cell) instead of 1 in
+        the owning cell: a particle on a cell corner is then a quarter in each of four
+        cells, which decoding sums, rather than a coin toss the network cannot win.
 
     Returns
     -------
@@ -216,7 +226,17 @@ def target_maps(
         ci = math.floor((y + 0.5) / stride)
         cj = math.floor((x + 0.5) / stride)
         ci, cj = min(max(ci, 0), h - 1), min(max(cj, 0), w - 1)
-        det[ci, cj] = 1.0
+        if soft:
+            u, v = (x + 0.5) / stride - 0.5, (y + 0.5) / stride - 0.5
+            j0, i0 = math.floor(u), math.floor(v)
+            fu, fv = u - j0, v - i0
+            for di, wi in ((0, 1.0 - fv), (1, fv)):
+                for dj, wj in ((0, 1.0 - fu), (1, fu)):
+                    i, j = i0 + di, j0 + dj
+                    if 0 <= i < h and 0 <= j < w:
+                        det[i, j] = min(1.0, det[i, j] + wi * wj)
+        else:
+            det[ci, cj] = 1.0
         for di in (-1, 0, 1):
             for dj in (-1, 0, 1):
                 i, j = ci + di, cj + dj
@@ -241,6 +261,7 @@ def make_batch(
     stride: int,
     neighbour_weight: float,
     temporal: TemporalTrainConfig | None = None,
+    soft_targets: bool = False,
 ) -> Batch:
     """Simulate, normalize and label a batch of training patches.
 
@@ -269,6 +290,8 @@ def make_batch(
             bg, noise = frame_statistics(image)
             jitter = 1.0 + cfg.norm_jitter * float(rng.uniform(-1.0, 1.0))
             images[i, 0] = (image - bg) / (noise * jitter)
-            det[i], offset[i], weight[i] = target_maps(xy, (h, w), stride, neighbour_weight)
+            det[i], offset[i], weight[i] = target_maps(
+                xy, (h, w), stride, neighbour_weight, soft_targets
+            )
             truth.append(xy)
     return Batch(images, det, offset, weight, truth)

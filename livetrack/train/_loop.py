@@ -207,6 +207,7 @@ def train(
                 stride,
                 opt_cfg.neighbour_weight,
                 config.temporal,
+                opt_cfg.soft_detection_targets,
             )
             soft_clip(b.images, net.config.input_softclip, out=b.images)
             tensors = [

@@ -72,3 +72,13 @@ def test_still_sequences_keep_their_particles(rng):
     assert images.shape == (3, 32, 32)
     assert np.array_equal(xys[0], xys[1]) and np.array_equal(xys[1], xys[2])
     assert not np.array_equal(images[0], images[1])  # fresh noise every frame
+
+
+def test_soft_targets_spread_a_particle_over_the_cells_around_it():
+    # Cell centres (stride 2) are at 0.5, 2.5, ...: (1.5, 1.5) is the corner of four cells.
+    det, _, _ = target_maps(np.array([[1.5, 1.5], [4.5, 0.5]]), (4, 4), 2, 0.5, soft=True)
+    assert det[:2, :2] == pytest.approx(np.full((2, 2), 0.25))
+    assert det[0, 2] == 1.0  # exactly on a cell centre: all of it there
+    assert det.sum() == pytest.approx(2.0)
+    hard, _, _ = target_maps(np.array([[1.5, 1.5]]), (4, 4), 2, 0.5)
+    assert hard.sum() == 1.0 and hard[1, 1] == 1.0
