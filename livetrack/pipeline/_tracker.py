@@ -189,7 +189,7 @@ class Tracker:
                 f"localizer must have a locate(image, frame) method, got {localizer!r}"
             )
         if getattr(localizer, "temporal_frames", 1) > 1:
-            # Fusing the next frame's evidence would hold every result back a frame.
+            # Fusing the next frames' evidence would hold every result back half a window.
             raise InputError(
                 f"{localizer!r} fuses neighbouring frames, so it locates recorded movies "
                 "only; live tracking needs a single-frame model such as 'spots'"
