@@ -76,7 +76,7 @@ class _WindowedLocate:
         return self.loc.locate_stack(frame[None], first_frame=index)  # type: ignore[attr-defined]
 
     def stack(self, frames: np.ndarray) -> pd.DataFrame:
-        """Locate every frame of ``frames``, detecting on ``window``-frame averages."""
+        """Locate every frame of ``frames`` (``window``-frame averages or the model's fusion)."""
         return self.loc.locate_stack(frames, temporal_window=self.window)  # type: ignore[attr-defined]
 
 

@@ -233,7 +233,7 @@ class CNNLocalizer:
         tables = [t for t in tables if len(t)]
         return pd.concat(tables, ignore_index=True) if tables else empty_table()
 
-    def predict_maps(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_maps(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the raw maps and the normalized padded batch for a validated stack.
 
         Parameters

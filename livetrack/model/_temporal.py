@@ -64,8 +64,8 @@ def fuse_logits(
     targets, neighbours : numpy.ndarray, optional
         Fuse only the frames ``logits[targets]``, whose neighbours (columns ordered as
         :func:`neighbour_indices`) are ``logits[neighbours]``: a stream fuses a chunk of
-        frames with the frames around it. By default every frame of the stack, with
-        ``neighbour_indices(T, temporal.frames)``.
+        frames with the frames around it. By default every frame of the stack, and
+        their neighbours from ``neighbour_indices(T, temporal.frames)``.
 
     Returns
     -------
@@ -78,9 +78,10 @@ def fuse_logits(
     logits = np.asarray(logits)
     if temporal.frames == 1:
         return logits if targets is None else logits[targets]
-    if targets is None or neighbours is None:
+    if targets is None:
         targets = np.arange(logits.shape[0])
-        neighbours = neighbour_indices(logits.shape[0], temporal.frames)
+    if neighbours is None:
+        neighbours = neighbour_indices(logits.shape[0], temporal.frames)[targets]
     fused = logits[targets] + np.asarray(temporal.bias, logits.dtype)
     cap = temporal.neighbour_cap
     pooled = logits if cap is None else np.minimum(logits, np.asarray(cap, logits.dtype))

@@ -269,7 +269,8 @@ def make_batch(
     sequences of ``K`` consecutive patches, flattened sequence by sequence
     (``batch_size * K`` patches), each normalized and labelled on its own.
     """
-    frames = temporal.frames if temporal is not None else 1
+    temporal = temporal or TemporalTrainConfig()
+    frames = temporal.frames
     p = cfg.patch_px
     h = w = -(-p // stride)
     n = batch_size * frames
@@ -279,12 +280,9 @@ def make_batch(
     weight = np.empty((n, h, w), np.float32)
     truth = []
     for b in range(batch_size):
-        if temporal is None or frames == 1:
-            sequence, xys = simulate_sequence(cfg, rng, 1)
-        else:
-            sequence, xys = simulate_sequence(
-                cfg, rng, frames, temporal.diffusion_px2, temporal.static_fraction
-            )
+        sequence, xys = simulate_sequence(
+            cfg, rng, frames, temporal.diffusion_px2, temporal.static_fraction
+        )
         for k, (image, xy) in enumerate(zip(sequence, xys, strict=True)):
             i = b * frames + k
             bg, noise = frame_statistics(image)
