@@ -5,16 +5,16 @@ import pytest
 from livetrack.evaluate import score
 from livetrack.infer import CNNLocalizer
 from livetrack.model import available_models, load_model
-from livetrack.simulate import GaussianPSF, RingPSF, simulate_movie
+from livetrack.simulate import Dynamics, GaussianPSF, RingPSF, simulate_movie
 
 pytestmark = pytest.mark.skipif(
     "spots" not in available_models(), reason="shipped spots model not present"
 )
 
 
-def scene(psf, snr, n, seed, background=10.0, min_sep=0.0):
+def scene(psf, snr, n, seed, background=10.0, min_sep=0.0, n_frames=2, diffusion_px2=0.0):
     movie = simulate_movie(
-        n_frames=2,
+        n_frames=n_frames,
         shape=(128, 128),
         n_particles=n,
         psf=psf,
@@ -22,6 +22,7 @@ def scene(psf, snr, n, seed, background=10.0, min_sep=0.0):
         background_photons=background,
         min_separation_px=min_sep,
         seed=seed,
+        **({"dynamics": Dynamics(diffusion_px2=diffusion_px2)} if diffusion_px2 else {}),
     )
     truth = movie.truth[movie.truth["visible"] & movie.truth["in_frame"]]
     return movie.frames, truth
@@ -103,59 +104,34 @@ def test_bad_threshold_text_is_a_clear_error():
 
 
 def test_temporal_window_finds_faint_slow_particles_single_frames_miss():
-    movie = simulate_movie(
-        n_frames=6,
-        shape=(128, 128),
-        n_particles=30,
-        psf=GaussianPSF(1.0),
-        snr=1.5,
-        background_photons=10.0,
-        min_separation_px=8.0,
-        seed=18,
-    )  # static particles: averaging frames is pure gain
+    # Static particles: averaging frames is pure gain.
+    frames, truth = scene(GaussianPSF(1.0), 1.5, 30, seed=18, min_sep=8.0, n_frames=6)
     loc = CNNLocalizer("spots", backend="onnxruntime", threshold="adaptive")
-    single = score(movie.truth, loc.locate_stack(movie.frames), gate_px=2.0)
-    window = score(movie.truth, loc.locate_stack(movie.frames, temporal_window=5), gate_px=2.0)
+    single = score(truth, loc.locate_stack(frames), gate_px=2.0)
+    window = score(truth, loc.locate_stack(frames, temporal_window=5), gate_px=2.0)
     assert window.jaccard > single.jaccard + 0.2
     with pytest.raises(ValueError, match="odd"):
-        loc.locate_stack(movie.frames, temporal_window=2)
+        loc.locate_stack(frames, temporal_window=2)
 
 
 @pytest.mark.skipif("spots-t5" not in available_models(), reason="spots-t5 model not present")
 def test_spots_t5_finds_faint_moving_particles_single_frames_miss():
-    from livetrack.simulate import Dynamics
-
-    movie = simulate_movie(
-        n_frames=6,
-        shape=(128, 128),
-        n_particles=30,
-        psf=GaussianPSF(1.0),
-        snr=2.0,
-        background_photons=10.0,
-        min_separation_px=8.0,
-        dynamics=Dynamics(diffusion_px2=1.0),
-        seed=19,
+    frames, truth = scene(
+        GaussianPSF(1.0), 2.0, 30, seed=19, min_sep=8.0, n_frames=6, diffusion_px2=1.0
     )
     single = CNNLocalizer("spots", backend="onnxruntime", refine=False, threshold="adaptive")
     fused = CNNLocalizer("spots-t5", backend="onnxruntime", refine=False, threshold="adaptive")
-    s1 = score(movie.truth, single.locate_stack(movie.frames), gate_px=2.0)
-    s3 = score(movie.truth, fused.locate_stack(movie.frames), gate_px=2.0)
+    s1 = score(truth, single.locate_stack(frames), gate_px=2.0)
+    s3 = score(truth, fused.locate_stack(frames), gate_px=2.0)
     assert s3.jaccard > s1.jaccard + 0.1
     # Bright moving particles at the calibrated threshold: fusing neighbours costs little
     # (a particle that just left the frame or the 2 px gate is sometimes still reported).
-    bright = simulate_movie(
-        n_frames=4,
-        shape=(128, 128),
-        n_particles=20,
-        psf=GaussianPSF(1.0),
-        snr=7.0,
-        min_separation_px=8.0,
-        dynamics=Dynamics(diffusion_px2=1.0),
-        seed=20,
+    bright, bright_truth = scene(
+        GaussianPSF(1.0), 7.0, 20, seed=20, min_sep=8.0, n_frames=4, diffusion_px2=1.0
     )
     calibrated = CNNLocalizer("spots-t5", backend="onnxruntime", refine=False)
-    sb = score(bright.truth, calibrated.locate_stack(bright.frames), gate_px=2.0)
-    sb1 = score(bright.truth, single.locate_stack(bright.frames), gate_px=2.0)
+    sb = score(bright_truth, calibrated.locate_stack(bright), gate_px=2.0)
+    sb1 = score(bright_truth, single.locate_stack(bright), gate_px=2.0)
     assert sb.jaccard >= max(0.9, sb1.jaccard - 0.06) and sb.rmse < 0.2
     # The adaptive threshold goes somewhat too low here (see calibration/spots-t5/README.md).
-    assert score(bright.truth, fused.locate_stack(bright.frames), gate_px=2.0).jaccard > 0.85
+    assert score(bright_truth, fused.locate_stack(bright), gate_px=2.0).jaccard > 0.85

@@ -40,6 +40,23 @@ def trained(tmp_path_factory):
     return train(config_from_dict(TINY), folder, progress=False, device="cpu")
 
 
+def interrupt_training(monkeypatch, cfg, folder, after_steps):
+    """Run ``train`` until it has drawn ``after_steps`` batches, then interrupt it."""
+    real = _loop.make_batch
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > after_steps:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_loop, "make_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, folder, progress=False, device="cpu")
+    monkeypatch.setattr(_loop, "make_batch", real)
+
+
 def test_short_training_lowers_the_loss_and_saves_a_model(trained):
     assert trained.steps == 40
     assert trained.last_loss < 0.7 * trained.first_loss
@@ -58,20 +75,8 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     cfg = config_from_dict({**TINY, "optim": optim})
     full = train(cfg, tmp_path / "full", progress=False, device="cpu")
 
-    real = _loop.make_batch
-    calls = {"n": 0}
-
-    def interrupted(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 10:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_loop, "make_batch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "resumed", progress=False, device="cpu")
+    interrupt_training(monkeypatch, cfg, tmp_path / "resumed", after_steps=10)
     assert (tmp_path / "resumed" / "checkpoint.pt").exists()
-    monkeypatch.setattr(_loop, "make_batch", real)
     resumed = train(cfg, tmp_path / "resumed", resume=True, progress=False, device="cpu")
     assert resumed.steps == 16
     a = torch.load(full.spec.weights_path, weights_only=True)
@@ -127,19 +132,7 @@ def test_temporal_resume_restores_the_fusion(tmp_path, monkeypatch):
     }
     cfg = config_from_dict(raw)
     full = train(cfg, tmp_path / "full", progress=False, device="cpu")
-    real = _loop.make_batch
-    calls = {"n": 0}
-
-    def interrupted(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_loop, "make_batch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "resumed", progress=False, device="cpu")
-    monkeypatch.setattr(_loop, "make_batch", real)
+    interrupt_training(monkeypatch, cfg, tmp_path / "resumed", after_steps=5)
     resumed = train(cfg, tmp_path / "resumed", resume=True, progress=False, device="cpu")
     assert resumed.spec.temporal.weights == pytest.approx(full.spec.temporal.weights, abs=1e-5)
     assert resumed.spec.temporal.bias == pytest.approx(full.spec.temporal.bias, abs=1e-5)
