@@ -21,8 +21,10 @@ import pandas as pd
 COLUMNS = ("frame", "x", "y", "prob", "sigma_x", "sigma_y", "mass")
 
 # Cells whose own probability is below this are never peaks; it only prunes work, the
-# real decision is ``threshold`` on the detection score.
-_MIN_PEAK_PROB = 0.05
+# real decision is ``threshold`` on the detection score. ``decode_maps`` prunes at the
+# larger of this and threshold / 9 (a score sums at most 9 cells, none above the peak's),
+# which loses no detection the threshold would keep.
+_MIN_PEAK_PROB = 0.001
 # Neighbours whose predicted position is within this of the peak's are the same particle.
 _SAME_PARTICLE_PX = 1.0
 #: Soft floor of log sigma (px); the same value as the training loss uses.
@@ -164,7 +166,7 @@ def decode_maps(
     pandas.DataFrame
         Columns ``frame, x, y, prob, sigma_x, sigma_y, mass``.
     """
-    rows, cols = find_peaks(maps[0])
+    rows, cols = find_peaks(maps[0], max(_MIN_PEAK_PROB, threshold / 9.0))
     if rows.size == 0:
         return empty_table()
     nb = _neighbourhood(maps, rows, cols, stride)
@@ -210,6 +212,7 @@ def adaptive_threshold(
     lowest: float = 0.1,
     confident: float = 0.8,
     spread: float = 0.2,
+    clutter_per_confident: np.ndarray | None = None,
 ) -> float:
     """Choose a detection threshold for one frame (or batch) from its own score distribution.
 
@@ -218,7 +221,10 @@ def adaptive_threshold(
     spread over the whole range and a lower threshold finds many more of them. Knowing how
     many background peaks per pixel exceed each threshold (``null_rate_per_px``, measured
     on particle-free frames), the detections in a score band split into an expected
-    ``FP = rate * area`` false and ``N - FP`` true ones.
+    ``FP = rate * area`` false and ``N - FP`` true ones. Bright particles also raise faint
+    false peaks around them (the network sees them 6--20 px away); with
+    ``clutter_per_confident`` those add ``clutter(t) * C``, ``C`` the number of confident
+    detections.
 
     1. If the excess of detections scoring between ``default`` and ``confident`` is less
        than ``spread`` times the excess above ``confident``, the particles are bright:
@@ -244,6 +250,9 @@ def adaptive_threshold(
     lowest, confident, spread : float
         Search floor, the score above which a detection is confident, and the band ratio
         of rule 1.
+    clutter_per_confident : numpy.ndarray, optional
+        False detections scoring at least each of ``null_thresholds`` per confident
+        detection, beyond the background's (measured on frames of bright particles).
 
     Returns
     -------
@@ -251,18 +260,25 @@ def adaptive_threshold(
         The threshold.
     """
     scores = np.asarray(scores, dtype=np.float64)
+    n_confident = np.count_nonzero(scores >= confident)
+
+    def expected_false(t: np.ndarray) -> np.ndarray:
+        false = np.interp(t, null_thresholds, null_rate_per_px) * float(area_px)
+        if clutter_per_confident is not None:
+            false = false + np.interp(t, null_thresholds, clutter_per_confident) * n_confident
+        return false
 
     def excess(lo: float, hi: float) -> float:
         n = np.count_nonzero((scores >= lo) & (scores < hi))
-        rate = np.interp([lo, hi], null_thresholds, null_rate_per_px)
-        return n - (rate[0] - rate[1]) * float(area_px)
+        false = expected_false(np.array([lo, min(hi, 1.0)]))
+        return n - (false[0] - false[1])
 
     high = excess(confident, np.inf)
     if default >= confident or (high > 0 and excess(default, confident) < spread * high):
         return float(default)
     grid = np.linspace(lowest, default, 24)
     n_above = (scores[None, :] >= grid[:, None]).sum(axis=1)
-    false = np.interp(grid, null_thresholds, null_rate_per_px) * float(area_px)
+    false = expected_false(grid)
     true = np.maximum(n_above - false, 0.0)
     particles = true.max()
     # An excess within Poisson fluctuations of the count is no evidence of faint particles.

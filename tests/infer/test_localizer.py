@@ -222,3 +222,13 @@ def test_temporal_null_rates_come_from_fused_stacks(model_dir, temporal_dir):
     _, fused = CNNLocalizer(temporal_dir, backend="onnxruntime").null_rates()
     assert fused.shape == plain.shape and (np.diff(fused) <= 0).all()
     assert not np.allclose(fused, plain)
+
+
+def test_clutter_rates_are_measured_per_brightness(model_dir):
+    loc = CNNLocalizer(model_dir, backend="onnxruntime", threshold="adaptive")
+    thresholds, _ = loc.null_rates()
+    levels, rates = loc.clutter_rates()
+    assert rates.shape == (len(levels), len(thresholds)) and len(levels) >= 2
+    assert (np.diff(levels) > 0).all()
+    assert (rates >= 0).all() and (np.diff(rates, axis=1) <= 0).all()
+    assert loc.clutter_rates() is loc.clutter_rates()  # measured once per process

@@ -91,6 +91,27 @@ def test_threshold_and_empty_output():
     assert list(empty.columns) == list(COLUMNS) and len(empty) == 0
 
 
+def test_a_low_threshold_finds_faint_peaks_and_split_ones():
+    maps = blank_maps(8, 8)
+    maps[0, 1, 1] = np.log(0.03 / 0.97)  # a lone faint peak, p = 0.03
+    # A particle on a cell corner, its probability split over four cells (p = 0.04 each)
+    # whose offsets all point at (9, 9): one detection scoring ~0.15.
+    for (r, c), (dx, dy) in zip(
+        [(4, 4), (4, 5), (5, 4), (5, 5)],
+        [(0.5, 0.5), (-1.5, 0.5), (0.5, -1.5), (-1.5, -1.5)],
+        strict=True,
+    ):
+        maps[0, r, c] = np.log(0.04 / 0.96) - 0.01 * (r + c)
+        maps[1, r, c], maps[2, r, c] = dx, dy
+    corner = (1.0 / (1.0 + np.exp(-maps[0, 4:6, 4:6]))).sum()  # ~0.15, no cell above 0.04
+    faint = decode_maps(maps, 0.025, 2, (16, 16))
+    assert len(faint) == 2
+    assert sorted(faint["prob"]) == pytest.approx([0.03, corner], abs=1e-4)
+    split = decode_maps(maps, 0.14, 2, (16, 16))
+    assert len(split) == 1
+    assert (split["x"].iloc[0], split["y"].iloc[0]) == pytest.approx((9.0, 9.0))
+
+
 def test_positions_outside_the_frame_are_dropped():
     maps = blank_maps(4, 4)
     maps[0, 0, 0] = 5.0
@@ -203,3 +224,23 @@ def test_adaptive_threshold_goes_down_when_particles_score_low():
     assert 0.1 <= cut < 0.45
     # With no particles at all it never goes below the default.
     assert adaptive_threshold(null_scores, t, rate, area, default=0.45) == 0.45
+
+
+def test_adaptive_threshold_counts_clutter_around_confident_particles():
+    from livetrack.model import adaptive_threshold
+
+    rng = np.random.default_rng(2)
+    t = np.linspace(0.0, 1.0, 101)
+    rate = np.zeros_like(t)  # a clean background
+    # 200 confident and 300 middling particles (not a bright field: rule 1 does not
+    # apply), and 200 faint false peaks that the bright ones raised around them.
+    scores = np.concatenate(
+        [rng.uniform(0.85, 1.0, 200), rng.uniform(0.3, 0.8, 300), rng.uniform(0.02, 0.09, 200)]
+    )
+    blind = adaptive_threshold(scores, t, rate, 512 * 512, default=0.45, lowest=0.02)
+    assert blind < 0.05  # taken for faint particles
+    clutter = np.where(t < 0.1, 1.0, 0.0)  # one false peak below 0.1 per confident one
+    cut = adaptive_threshold(
+        scores, t, rate, 512 * 512, default=0.45, lowest=0.02, clutter_per_confident=clutter
+    )
+    assert cut >= 0.09
