@@ -11,6 +11,7 @@ from livetrack.model._config import (
     FORMAT_VERSION,
     MAP_CHANNELS,
     REFINE_MODES,
+    UPSAMPLE_MODES,
     ModelSpec,
     NetConfig,
     TemporalConfig,
@@ -51,6 +52,7 @@ __all__ = [
     "MAP_CHANNELS",
     "REFINE_MODES",
     "SHIPPED_MODELS_DIR",
+    "UPSAMPLE_MODES",
     "LocalizationNet",
     "ModelSpec",
     "NetConfig",
@@ -77,6 +79,7 @@ __all__ = [
     "resolve_model_dir",
     "save_model",
     "soft_clip",
+    "transfer_weights",
 ]
 
 
@@ -86,7 +89,7 @@ def __getattr__(name: str) -> Any:
 
         return quantize_model
     # The network needs torch; keep `import livetrack.model` light for ONNX-only use.
-    if name in ("LocalizationNet", "TemporalFusion", "count_parameters"):
+    if name in ("LocalizationNet", "TemporalFusion", "count_parameters", "transfer_weights"):
         from livetrack.model import _net
 
         return getattr(_net, name)
