@@ -61,8 +61,18 @@ def accuracy(
 
 @bench_app.command("speed")
 def speed(
-    model: Annotated[str, typer.Option("--model", help="CNN model name or folder.")] = "spots",
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help="CNN model name or folder (repeatable); default: spots and spots-fast.",
+        ),
+    ] = None,
     frames: Annotated[int, typer.Option("--frames", help="Frames timed per method.")] = 40,
+    rounds: Annotated[
+        int,
+        typer.Option("--rounds", help="Times every method, round-robin; medians over the rounds."),
+    ] = 3,
     backend: Annotated[
         list[str] | None,
         typer.Option("--backend", "-b", help="Backends to time (repeatable); default: all."),
@@ -74,18 +84,29 @@ def speed(
 ) -> None:
     """Time 512x512 frame -> positions per CNN backend, beside trackpy.locate.
 
-    Each method runs in its own fresh process on the same seeded frames; the table gives
-    median and p90 ms per frame, the stage breakdown, peak resident memory and the speed-up
-    over trackpy measured in the same run.
+    Each method runs in its own fresh process on the same seeded frames, every method once
+    per round; the table gives median and p90 ms per frame, the stage breakdown, peak
+    resident memory and the speed-up over trackpy measured in the same run.
     """
     from livetrack._errors import InputError
     from livetrack.infer import measure_speed, speed_markdown
+    from livetrack.model import available_models
 
     if frames < 1:
         raise InputError(f"--frames must be >= 1, got {frames}")
+    if rounds < 1:
+        raise InputError(f"--rounds must be >= 1, got {rounds}")
+    if model:
+        models = tuple(model)
+    else:
+        models = tuple(m for m in ("spots", "spots-fast") if m in available_models())
     backends = tuple(backend or ("onnxruntime", "onnxruntime-int8", "torch"))
     results = measure_speed(
-        model=model, backends=backends, n_frames=frames, include_trackpy=trackpy
+        model=models,
+        backends=backends,
+        n_frames=frames,
+        include_trackpy=trackpy,
+        rounds=rounds,
     )
     table = speed_markdown(results)
     print(table)

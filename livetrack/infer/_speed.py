@@ -167,20 +167,21 @@ def _worker(kind: str, args: tuple, queue: multiprocessing.Queue) -> None:
 
 
 def measure_speed(
-    model: str = "spots",
+    model: str | tuple[str, ...] = "spots",
     backends: tuple[str, ...] = ("onnxruntime", "torch"),
     shape: tuple[int, int] = (512, 512),
     n_frames: int = 20,
     include_trackpy: bool = True,
     isolate: bool = True,
     refine_modes: tuple[bool | None, ...] = (None, False),
+    rounds: int = 1,
 ) -> list[SpeedResult]:
     """Measure ms/frame (512x512 -> positions) per backend, and trackpy for comparison.
 
     Parameters
     ----------
-    model : str
-        CNN model name or folder.
+    model : str or tuple of str
+        CNN model name(s) or folder(s).
     backends : tuple of str
         Backends to time; unavailable ones are skipped.
     shape : tuple of int
@@ -194,6 +195,10 @@ def measure_speed(
     refine_modes : tuple
         CNN refinement settings to time: None = the model's default (accurate), False =
         fast mode (network positions only).
+    rounds : int
+        Time every method this many times, round-robin: a slow spell of a shared machine
+        then falls on all methods alike. Each method's numbers are the medians over its
+        rounds (peak memory: the largest).
 
     Returns
     -------
@@ -201,27 +206,55 @@ def measure_speed(
         One per method, in order.
     """
     frames = benchmark_frames(shape, n_frames)
+    models = (model,) if isinstance(model, str) else tuple(model)
     jobs: list[tuple[str, tuple]] = [
-        ("cnn", (frames, model, b, r)) for b in backends for r in refine_modes
+        ("cnn", (frames, m, b, r)) for m in models for b in backends for r in refine_modes
     ]
     if include_trackpy:
         jobs.append(("trackpy", (frames,)))
-    results = []
-    for kind, args in jobs:
-        if not isolate:
-            results.append(time_trackpy(*args) if kind == "trackpy" else time_cnn(*args))
-            continue
-        ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_worker, args=(kind, args, queue))
-        proc.start()
-        status, payload = queue.get()
-        proc.join()
-        if status == "ok":
-            results.append(payload)
-        else:
-            print(f"skipped {kind} {args[2] if kind == 'cnn' else ''}: {payload}")
-    return results
+    per_job: list[list[SpeedResult]] = [[] for _ in jobs]
+    for _ in range(max(1, int(rounds))):
+        for i, (kind, args) in enumerate(jobs):
+            result = _run_job(kind, args, isolate)
+            if result is not None:
+                per_job[i].append(result)
+    return [_combine(r) for r in per_job if r]
+
+
+def _run_job(kind: str, args: tuple, isolate: bool) -> SpeedResult | None:
+    if not isolate:
+        return time_trackpy(*args) if kind == "trackpy" else time_cnn(*args)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_worker, args=(kind, args, queue))
+    proc.start()
+    status, payload = queue.get()
+    proc.join()
+    if status == "ok":
+        return payload
+    print(f"skipped {kind} {args[1] + '/' + args[2] if kind == 'cnn' else ''}: {payload}")
+    return None
+
+
+def _combine(results: list[SpeedResult]) -> SpeedResult:
+    """Merge one method's rounds: median of each timing, largest memory, all frames."""
+    if len(results) == 1:
+        return results[0]
+
+    def med(attr: str) -> float:
+        return float(np.median([getattr(r, attr) for r in results]))
+
+    return SpeedResult(
+        method=results[0].method,
+        median_ms=med("median_ms"),
+        p90_ms=med("p90_ms"),
+        normalize_ms=med("normalize_ms"),
+        infer_ms=med("infer_ms"),
+        decode_ms=med("decode_ms"),
+        peak_rss_mb=max(r.peak_rss_mb for r in results),
+        n_frames=sum(r.n_frames for r in results),
+        mean_detections=med("mean_detections"),
+    )
 
 
 def speed_markdown(results: list[SpeedResult]) -> str:

@@ -11,7 +11,6 @@ from livetrack.model._config import (
     FORMAT_VERSION,
     MAP_CHANNELS,
     REFINE_MODES,
-    UPSAMPLE_MODES,
     ModelSpec,
     NetConfig,
     TemporalConfig,
@@ -52,7 +51,6 @@ __all__ = [
     "MAP_CHANNELS",
     "REFINE_MODES",
     "SHIPPED_MODELS_DIR",
-    "UPSAMPLE_MODES",
     "LocalizationNet",
     "ModelSpec",
     "NetConfig",
@@ -79,7 +77,6 @@ __all__ = [
     "resolve_model_dir",
     "save_model",
     "soft_clip",
-    "transfer_weights",
 ]
 
 
@@ -89,7 +86,7 @@ def __getattr__(name: str) -> Any:
 
         return quantize_model
     # The network needs torch; keep `import livetrack.model` light for ONNX-only use.
-    if name in ("LocalizationNet", "TemporalFusion", "count_parameters", "transfer_weights"):
+    if name in ("LocalizationNet", "TemporalFusion", "count_parameters"):
         from livetrack.model import _net
 
         return getattr(_net, name)

@@ -11,8 +11,8 @@ from livetrack.model._normalize import NormalizationConfig
 #: Output channels of the network, in order.
 MAP_CHANNELS = ("logit", "dx_px", "dy_px", "log_sigma_x_px", "log_sigma_y_px")
 
-#: Values of ``NetConfig.upsample``.
-UPSAMPLE_MODES = ("transpose", "nearest")
+#: Values of ``NetConfig.layout``.
+LAYOUTS = ("unet", "dilated")
 
 #: Values of ``ModelSpec.refine``.
 REFINE_MODES = ("none", "gaussian", "radial")
@@ -40,11 +40,11 @@ class NetConfig:
         Output stride in pixels; fixed at 2 by this architecture.
     input_softclip : float
         Inputs (in noise units) pass through ``c * asinh(x / c)`` with this ``c``; 0 = off.
-    upsample : str
-        How the context branch returns to stride 2: ``"transpose"``, a learned 2x2
-        transposed convolution, or ``"nearest"``, a 1x1 convolution then nearest-neighbour
-        upsampling. ONNX Runtime has no int8 transposed convolution, so only ``"nearest"``
-        keeps the whole int8 graph in integer arithmetic.
+    layout : str
+        ``"unet"``: the stride-2 layers, a context branch at stride 4 and their fusion.
+        ``"dilated"``: no context branch; the ``depth_s2`` layers at stride 2 have dilations
+        1, 2, 4, ... so the field of view still grows (``width_s4`` and ``depth_s4`` are
+        then unused). Half the arithmetic, for the fast model.
     """
 
     width_s2: int = 16
@@ -53,13 +53,11 @@ class NetConfig:
     depth_s4: int = 2
     stride: int = 2
     input_softclip: float = 10.0
-    upsample: str = "transpose"
+    layout: str = "unet"
 
     def __post_init__(self) -> None:
-        if self.upsample not in UPSAMPLE_MODES:
-            raise ValueError(
-                f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {self.upsample!r}"
-            )
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
 
     def to_dict(self) -> dict:
         """Return the configuration as a JSON-serializable dict."""

@@ -32,7 +32,11 @@ def _conv_bn(
 
 
 class LocalizationNet(nn.Module):
-    """Small U-shaped fully convolutional localizer with output stride 2.
+    """Small fully convolutional localizer with output stride 2.
+
+    The ``"unet"`` layout adds a context branch at stride 4 to the stride-2 features; the
+    ``"dilated"`` layout widens its field of view with dilated convolutions instead (see
+    :class:`NetConfig`).
 
     Parameters
     ----------
@@ -55,25 +59,20 @@ class LocalizationNet(nn.Module):
             nn.BatchNorm2d(c2),
             nn.ReLU(inplace=True),
         )
-        self.s2 = nn.Sequential(*[_conv_bn(c2, c2) for _ in range(cfg.depth_s2)])
-        self.down = _conv_bn(c2, c4, stride=2)
-        self.s4 = nn.Sequential(
-            *[_conv_bn(c4, c4, dilation=1 + (i % 2)) for i in range(cfg.depth_s4)]
-        )
-        if cfg.upsample == "nearest":
-            # Per-channel BatchNorm commutes with nearest upsampling, so it sits next to
-            # the conv it folds into.
-            self.up = nn.Sequential(
-                nn.Conv2d(c4, c2, 1, bias=False),
-                nn.BatchNorm2d(c2),
-                nn.Upsample(scale_factor=2, mode="nearest"),
-            )
+        if cfg.layout == "dilated":
+            # No context branch: growing dilations widen the field of view at stride 2.
+            self.s2 = nn.Sequential(*[_conv_bn(c2, c2, dilation=2**i) for i in range(cfg.depth_s2)])
         else:
+            self.s2 = nn.Sequential(*[_conv_bn(c2, c2) for _ in range(cfg.depth_s2)])
+            self.down = _conv_bn(c2, c4, stride=2)
+            self.s4 = nn.Sequential(
+                *[_conv_bn(c4, c4, dilation=1 + (i % 2)) for i in range(cfg.depth_s4)]
+            )
             self.up = nn.Sequential(
                 nn.ConvTranspose2d(c4, c2, 2, stride=2, bias=False),
                 nn.BatchNorm2d(c2),
             )
-        self.fuse = _conv_bn(c2, c2)
+            self.fuse = _conv_bn(c2, c2)
         self.head = nn.Conv2d(c2, len(MAP_CHANNELS), 1)
         with torch.no_grad():
             # Start with a low detection probability: almost every cell is background.
@@ -98,47 +97,11 @@ class LocalizationNet(nn.Module):
         The input is the normalized frame after ``soft_clip(x, config.input_softclip)``.
         """
         f2 = self.s2(self.stem(x))
+        if self.config.layout == "dilated":
+            return self.head(f2)
         f4 = self.s4(self.down(f2))
         f = self.fuse(torch.relu(f2 + self.up(f4)))
         return self.head(f)
-
-
-def transfer_weights(source: LocalizationNet, target: LocalizationNet) -> list[str]:
-    """Copy ``source``'s weights into ``target`` where the architectures share them.
-
-    Tensors of the same name and shape are copied. A 2x2 transposed-convolution upsampler
-    becomes the 1x1 convolution of a nearest-neighbour one with the kernel's mean (exact
-    where the four kernel taps agree); a shallower branch keeps the first layers.
-
-    Parameters
-    ----------
-    source, target : LocalizationNet
-        Trained and freshly built networks.
-
-    Returns
-    -------
-    list of str
-        Names of the target's tensors left as initialized.
-    """
-    theirs = source.state_dict()
-    mine = target.state_dict()
-    up = "up.0.weight"
-    if (
-        up in theirs
-        and up in mine
-        and isinstance(source.up[0], nn.ConvTranspose2d)
-        and isinstance(target.up[0], nn.Conv2d)
-    ):
-        # ConvTranspose2d weights are (in, out, k, k), Conv2d weights (out, in, k, k).
-        theirs = dict(theirs)
-        theirs[up] = theirs[up].mean(dim=(2, 3)).transpose(0, 1)[:, :, None, None]
-    untouched = []
-    for name, tensor in mine.items():
-        if name in theirs and theirs[name].shape == tensor.shape:
-            tensor.copy_(theirs[name])
-        else:
-            untouched.append(name)
-    return untouched
 
 
 def floor_log_sigma(raw: torch.Tensor) -> torch.Tensor:

@@ -116,7 +116,7 @@ def train(
     from tqdm import tqdm
 
     from livetrack.infer import CNNLocalizer
-    from livetrack.model import LocalizationNet, TemporalFusion, transfer_weights
+    from livetrack.model import LocalizationNet, TemporalFusion
     from livetrack.train._loss import fused_detection_loss, localization_loss
 
     out = Path(out_dir)
@@ -143,22 +143,9 @@ def train(
         from livetrack.model import load_model, load_net
 
         start = load_model(opt_cfg.init_from)
-        if start.net == config.model:
-            net.load_state_dict(load_net(start, device=device).state_dict())
-        else:
-            # A leaner variant starts from the weights the two architectures share.
-            if (start.net.width_s2, start.net.width_s4) != (
-                config.model.width_s2,
-                config.model.width_s4,
-            ):
-                raise InputError(
-                    f"optim.init_from: {opt_cfg.init_from!r} has other layer widths "
-                    f"({start.net.width_s2}/{start.net.width_s4})"
-                )
-            with torch.no_grad():
-                fresh = transfer_weights(load_net(start, device=device), net)
-            if progress:
-                print(f"init_from {opt_cfg.init_from}: {len(fresh)} tensors start untrained")
+        if start.net != config.model:
+            raise InputError(f"optim.init_from: {opt_cfg.init_from!r} has another architecture")
+        net.load_state_dict(load_net(start, device=device).state_dict())
     if resume:
         if not ckpt_path.is_file():
             raise InputError(f"--resume: no checkpoint at {ckpt_path}")

@@ -1,6 +1,8 @@
 """`livetrack bench live` and `livetrack bench speed` run end to end and report what they claim."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 from typer.testing import CliRunner
@@ -68,12 +70,40 @@ def test_speed_markdown_gives_speedup_over_trackpy():
 
 
 def test_bench_speed_runs_the_cnn_beside_trackpy(tmp_path):
-    args = ["bench", "speed", "--frames", "3", "-b", "onnxruntime-int8", "--out", str(tmp_path)]
-    result = CliRunner().invoke(app, args)
+    args = ["bench", "speed", "--frames", "3", "--rounds", "1", "-b", "onnxruntime-int8"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     text = (tmp_path / "speed.md").read_text()
     assert "cnn:spots/onnxruntime-int8" in text
+    assert "cnn:spots-fast/onnxruntime-int8" in text
     assert "trackpy" in text
+
+
+def test_speed_rounds_time_every_method_again_and_merge():
+    from livetrack.infer import measure_speed
+
+    results = measure_speed(
+        model=("spots",),
+        backends=("onnxruntime",),
+        n_frames=2,
+        include_trackpy=False,
+        isolate=False,
+        refine_modes=(False,),
+        rounds=2,
+    )
+    assert [r.method for r in results] == ["cnn:spots/onnxruntime (fast)"]
+    assert results[0].n_frames == 4 and results[0].median_ms > 0
+
+
+def test_bench_speed_refuses_zero_rounds():
+    result = subprocess.run(
+        [sys.executable, "-m", "livetrack", "bench", "speed", "--rounds", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "livetrack: error: --rounds must be >= 1, got 0"
 
 
 def test_cnn_kinds_parse_into_model_backend_and_refinement():

@@ -128,3 +128,21 @@ def test_onnx_export_is_plain_conv_graph(saved):
     assert "Conv" in ops
     assert "BatchNormalization" not in ops
     assert model.opset_import[0].version >= 17
+
+
+def test_dilated_layout_round_trips_through_onnx(tmp_path):
+    import numpy as np
+
+    from livetrack.infer import make_backend
+
+    config = NetConfig(width_s2=8, depth_s2=3, layout="dilated")
+    torch.manual_seed(4)
+    net = LocalizationNet(config).eval()
+    spec = save_model(net, ModelSpec(name="lean", net=config), tmp_path / "lean")
+    loaded = load_model(spec.folder)
+    assert loaded.net == config
+    x = np.random.default_rng(0).standard_normal((1, 1, 24, 32)).astype(np.float32)
+    onnx_out = make_backend(loaded, "onnxruntime").run(x)
+    with torch.no_grad():
+        torch_out = load_net(loaded)(torch.from_numpy(x)).numpy()
+    assert np.allclose(onnx_out, torch_out, atol=1e-4)

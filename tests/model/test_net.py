@@ -78,51 +78,20 @@ def test_folding_batchnorm_keeps_the_output():
         assert torch.allclose(folded(x), net(x), atol=1e-4)
 
 
-def test_nearest_upsampling_net_keeps_shapes_and_folds():
-    from livetrack.model._net import fold_batchnorm
+def test_unknown_layout_is_refused():
+    with pytest.raises(ValueError, match="layout"):
+        NetConfig(layout="resnet")
 
-    torch.manual_seed(2)
-    net = LocalizationNet(NetConfig(depth_s2=1, upsample="nearest"))
-    net.train()
+
+def test_dilated_layout_has_no_context_branch_and_sees_far():
+    net = LocalizationNet(NetConfig(layout="dilated", depth_s2=3)).eval()
+    assert not hasattr(net, "down") and not hasattr(net, "up")
+    assert [layer[0].dilation for layer in net.s2] == [(1, 1), (2, 2), (4, 4)]
     with torch.no_grad():
-        for _ in range(3):
-            net(torch.randn(4, 1, 32, 32) * 3 + 1)
-    net.eval()
-    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
-    folded = fold_batchnorm(net)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    x = torch.randn(2, 1, 37, 53)
-    with torch.no_grad():
-        out = net(x)
-        assert tuple(out.shape) == (2, 5, 19, 27)
-        assert torch.allclose(folded(x), out, atol=1e-4)
-
-
-def test_unknown_upsampling_is_refused():
-    with pytest.raises(ValueError, match="upsample"):
-        NetConfig(upsample="bilinear")
-
-
-def test_transfer_weights_turns_a_uniform_transposed_conv_into_nearest_upsampling():
-    from livetrack.model import transfer_weights
-
-    torch.manual_seed(3)
-    source = LocalizationNet(NetConfig())
-    source.train()
-    with torch.no_grad():
-        for _ in range(2):
-            source(torch.randn(4, 1, 32, 32))
-        # Equal kernel taps: the transposed conv is exactly a 1x1 conv then nearest upsampling.
-        w = source.up[0].weight
-        w.copy_(w[:, :, :1, :1].expand_as(w))
-    source.eval()
-    target = LocalizationNet(NetConfig(upsample="nearest")).eval()
-    with torch.no_grad():
-        assert transfer_weights(source, target) == []
-        x = torch.randn(1, 1, 40, 48)
-        assert torch.allclose(target(x), source(x), atol=1e-5)
-    # A shallower stride-2 branch keeps the source's first layers.
-    lean = LocalizationNet(NetConfig(depth_s2=1, upsample="nearest"))
-    with torch.no_grad():
-        assert transfer_weights(source, lean) == []
-    assert torch.equal(lean.s2[0][0].weight, source.s2[0][0].weight)
+        out = net(torch.randn(1, 1, 37, 53))
+        assert tuple(out.shape) == (1, 5, 19, 27)
+        # A change 12 px away still reaches the centre cell (dilations 1, 2, 4 at stride 2).
+        x = torch.zeros(1, 1, 64, 64)
+        y = x.clone()
+        y[0, 0, 32, 44] = 50.0
+        assert not torch.allclose(net(x)[0, :, 16, 16], net(y)[0, :, 16, 16])
