@@ -227,15 +227,18 @@ def adaptive_threshold(
     detections.
 
     1. If the excess of detections scoring between ``default`` and ``confident`` is less
-       than ``spread`` times the excess above ``confident``, the particles are bright:
-       return ``default`` (below it, candidates are mostly clutter the null rate does not
-       model, such as faint structure between crowded particles).
-    2. Otherwise return the threshold in ``[lowest, default]`` that maximizes the expected
-       Jaccard index ``TP(t) / (P + FP(t))``, with ``P = max_t TP(t)`` the estimated number
-       of particles -- the false-discovery-rate reasoning of Benjamini-Hochberg applied to
-       the Jaccard index. If the excess of detections over the background expectation is
-       within three Poisson standard deviations of the count, there is no evidence of
-       faint particles and ``default`` is returned.
+       than ``spread`` times the excess above ``confident``, the particles are bright: the
+       search runs over ``[default, confident]`` (the clutter around bright particles can
+       call for a higher threshold), or ``default`` is returned when no clutter rate is
+       given.
+    2. Otherwise the search runs over ``[lowest, default]``.
+
+    The search returns the threshold that maximizes the expected Jaccard index
+    ``TP(t) / (P + FP(t))``, with ``P = max_t TP(t)`` the estimated number of particles --
+    the false-discovery-rate reasoning of Benjamini-Hochberg applied to the Jaccard index.
+    If the excess of detections over the false ones expected is within three Poisson
+    standard deviations of the count, there is no evidence of particles there and
+    ``default`` is returned.
 
     Parameters
     ----------
@@ -274,14 +277,21 @@ def adaptive_threshold(
         return n - (false[0] - false[1])
 
     high = excess(confident, np.inf)
-    if default >= confident or (high > 0 and excess(default, confident) < spread * high):
+    if default >= confident:
         return float(default)
-    grid = np.linspace(lowest, default, 24)
+    lo, hi = lowest, default
+    if high > 0 and excess(default, confident) < spread * high:
+        # Bright particles: the candidates below ``confident`` are mostly their clutter,
+        # which may call for a threshold above the calibrated one.
+        if clutter_per_confident is None:
+            return float(default)
+        lo, hi = default, confident
+    grid = np.linspace(lo, hi, 24)
     n_above = (scores[None, :] >= grid[:, None]).sum(axis=1)
     false = expected_false(grid)
     true = np.maximum(n_above - false, 0.0)
     particles = true.max()
-    # An excess within Poisson fluctuations of the count is no evidence of faint particles.
+    # An excess within Poisson fluctuations of the count is no evidence of particles.
     if particles <= 3.0 * np.sqrt(n_above[int(np.argmax(true))] + 1.0):
         return float(default)
     jaccard = true / (particles + false)

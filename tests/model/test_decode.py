@@ -244,3 +244,19 @@ def test_adaptive_threshold_counts_clutter_around_confident_particles():
         scores, t, rate, 512 * 512, default=0.45, lowest=0.02, clutter_per_confident=clutter
     )
     assert cut >= 0.09
+
+
+def test_adaptive_threshold_rises_above_the_clutter_of_bright_particles():
+    from livetrack.model import adaptive_threshold
+
+    rng = np.random.default_rng(3)
+    t = np.linspace(0.0, 1.0, 101)
+    rate = np.zeros_like(t)
+    # 300 bright particles, and 20 false peaks between 0.45 and 0.6 that they raised.
+    scores = np.concatenate([rng.uniform(0.85, 1.0, 300), rng.uniform(0.45, 0.6, 20)])
+    area = 512 * 512
+    assert adaptive_threshold(scores, t, rate, area, default=0.45) == 0.45  # no clutter model
+    clutter = np.where(t < 0.6, 20 / 300, 0.0)
+    cut = adaptive_threshold(scores, t, rate, area, default=0.45, clutter_per_confident=clutter)
+    assert 0.6 <= cut <= 0.85
+    assert np.count_nonzero(scores >= cut) == 300
