@@ -84,7 +84,7 @@ def test_shipped_int8_export_tracks_the_fp32_model(model):
     assert s8.rmse <= 1.25 * s32.rmse + 0.01
 
 
-def test_adaptive_threshold_finds_more_faint_spots_and_leaves_bright_ones_alone():
+def test_adaptive_threshold_finds_more_faint_spots_and_keeps_every_bright_one():
     frames, truth = scene(GaussianPSF(1.0), 2.0, 60, seed=16, min_sep=8.0)
     frames = frames.repeat(1, axis=0)
     fixed = CNNLocalizer("spots", backend="onnxruntime", refine=False)
@@ -93,9 +93,11 @@ def test_adaptive_threshold_finds_more_faint_spots_and_leaves_bright_ones_alone(
     faint_adaptive = score(truth, adaptive.locate_stack(frames), gate_px=2.0)
     assert faint_adaptive.recall > faint_fixed.recall + 0.1
     assert faint_adaptive.jaccard > faint_fixed.jaccard
-    bright, _ = scene(GaussianPSF(1.0), 8.0, 25, seed=17)
-    a, b = fixed.locate_stack(bright), adaptive.locate_stack(bright)
-    assert len(a) == len(b) and (a[["x", "y"]] - b[["x", "y"]]).abs().to_numpy().max() < 1e-9
+    # Bright spots: the rule may raise the threshold above their clutter, never drop one.
+    bright, bright_truth = scene(GaussianPSF(1.0), 8.0, 25, seed=17)
+    a = score(bright_truth, fixed.locate_stack(bright), gate_px=2.0)
+    b = score(bright_truth, adaptive.locate_stack(bright), gate_px=2.0)
+    assert b.tp == a.tp and b.precision >= a.precision
 
 
 def test_bad_threshold_text_is_a_clear_error():
