@@ -123,7 +123,7 @@ def live(
             "--localizer",
             "-l",
             help="centroid or cnn[:<model>][:int8][:fast][:adaptive] (repeatable); default: "
-            "cnn, cnn:int8:fast and centroid.",
+            "cnn, cnn:int8:fast, cnn:spots-fast:int8:fast and centroid.",
         ),
     ] = None,
     size: Annotated[int, typer.Option(help="Frame size (square), pixels.")] = 512,
@@ -161,7 +161,7 @@ def live(
         print(f"  … {message}", file=sys.stderr, flush=True)
 
     report = run_live(
-        localizer or ("cnn", "cnn:int8:fast", "centroid"),
+        localizer or ("cnn", "cnn:int8:fast", "cnn:spots-fast:int8:fast", "centroid"),
         size=size,
         rates=rate_list,
         seconds=seconds,
