@@ -382,8 +382,9 @@ class CNNLocalizer:
         Bright particles raise faint false peaks around them (ghosts along their path for
         a model fusing neighbouring frames, texture within the network's field of view),
         more the brighter they are. Measured once per model and backend in a process, on
-        seeded movies of Brownian spots (sigma 1 px, 1 px^2 per frame, 10 background
-        photons, a camera with 1 e- read noise) at SNR 3, 5, 10 and 20: the false
+        seeded movies of Brownian spots (sigma 1 px; for a ring model, rings of radius 4 px,
+        one bright- and one dark-centred movie) moving 1 px^2 per frame on 10 background
+        photons, through a camera with 1 e- read noise, at SNR 3, 5, 10 and 20: the false
         detections scoring at least each threshold of :meth:`null_rates`, less those the
         background alone explains, per detection scoring at least 0.8.
 
@@ -435,11 +436,17 @@ class CNNLocalizer:
             false = np.zeros(thresholds.size)
             masses, area = [], 0
             for seed in range(2):
+                # Ring models see rings of both polarities, spot models spots.
+                psf = (
+                    sim.RingPSF(radius_px=4.0, contrast=1.0 - 2.0 * seed)
+                    if self.spec.for_rings
+                    else sim.GaussianPSF(sigma_px=1.0)
+                )
                 movie = sim.simulate_movie(
                     n_frames=max(4, self.temporal_frames + 1),
                     shape=(256, 256),
                     n_particles=40,
-                    psf=sim.GaussianPSF(sigma_px=1.0),
+                    psf=psf,
                     snr=snr,
                     background_photons=10.0,
                     camera=camera,

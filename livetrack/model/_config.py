@@ -151,6 +151,11 @@ class ModelSpec:
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
+    def for_rings(self) -> bool:
+        """Whether the model localizes ring-shaped particles (else spots)."""
+        return "ring" in self.name or self.refine == "radial"
+
+    @property
     def stride(self) -> int:
         """Output stride of the maps in pixels."""
         return self.net.stride

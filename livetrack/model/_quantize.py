@@ -28,10 +28,9 @@ def calibration_batches(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> li
     """
     from livetrack.simulate import Dynamics, GaussianPSF, RingPSF, simulate_movie
 
-    rings = "ring" in spec.name or spec.refine == "radial"
     batches = []
     for i, snr in enumerate(np.geomspace(2.0, 50.0, n_frames)):
-        if rings:
+        if spec.for_rings:
             psf = RingPSF(radius_px=4.0 + i % 3, contrast=-1.0 if i % 2 else 1.0)
         else:
             psf = GaussianPSF(1.0 + (i % 3) * 0.5)

@@ -146,3 +146,9 @@ def test_dilated_layout_round_trips_through_onnx(tmp_path):
     with torch.no_grad():
         torch_out = load_net(loaded)(torch.from_numpy(x)).numpy()
     assert np.allclose(onnx_out, torch_out, atol=1e-4)
+
+
+def test_ring_models_are_recognised_by_name_or_refinement():
+    assert ModelSpec(name="rings", net=SMALL).for_rings
+    assert ModelSpec(name="beads", net=SMALL, refine="radial").for_rings
+    assert not ModelSpec(name="spots", net=SMALL, refine="gaussian").for_rings
