@@ -197,6 +197,20 @@ class CNNLocalizer:
             return empty_table()
         return pd.concat(tables, ignore_index=True)
 
+    def prepare(self) -> None:
+        """Do now the one-time work the first frame would otherwise pay for.
+
+        Runs the backend once (sessions allocate on their first run) and, with
+        ``threshold="adaptive"``, measures the model's background-peak and clutter rates
+        (1--5 s, once per model and process). The live :class:`~livetrack.pipeline.Tracker`
+        calls it when it is built, before any frame arrives.
+        """
+        m = self.spec.normalization.pad_multiple
+        self.backend.run(np.zeros((1, 1, 16 * m, 16 * m), dtype=np.float32))
+        if self.adaptive:
+            self.null_rates()
+            self.clutter_rates()
+
     @property
     def temporal_frames(self) -> int:
         """Frames whose evidence the model fuses for each detection (1: single frames)."""

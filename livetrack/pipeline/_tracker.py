@@ -155,7 +155,8 @@ class Tracker:
     localizer
         Any object with ``locate(image, frame=0) -> DataFrame`` (the
         ``Localizer`` protocol of :mod:`livetrack.localize`), e.g. the CNN
-        ``livetrack.infer.CNNLocalizer`` or ``CentroidLocalizer``.
+        ``livetrack.infer.CNNLocalizer`` or ``CentroidLocalizer``. If it has a
+        ``prepare()`` method, it is called here, before any frame arrives.
     linker
         Online linker with ``step(frame, positions) -> positions + particle``
         (``livetrack.link.Linker``); None leaves positions unlinked.
@@ -197,6 +198,10 @@ class Tracker:
         for cb in callbacks:
             if not callable(cb):
                 raise InputError(f"callbacks must be callable, got {cb!r}")
+        prepare = getattr(localizer, "prepare", None)
+        if callable(prepare):
+            # One-time calibration and warm-up now, not while the first frames queue up.
+            prepare()
         self.localizer = localizer
         self.linker = linker
         self.recorder = recorder

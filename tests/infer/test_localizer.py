@@ -232,3 +232,15 @@ def test_clutter_rates_are_measured_per_brightness(model_dir):
     assert (np.diff(levels) > 0).all()
     assert (rates >= 0).all() and (np.diff(rates, axis=1) <= 0).all()
     assert loc.clutter_rates() is loc.clutter_rates()  # measured once per process
+
+
+def test_the_live_tracker_prepares_an_adaptive_localizer_before_the_first_frame(model_dir):
+    from livetrack.infer import _localizer
+    from livetrack.pipeline import Tracker
+
+    loc = CNNLocalizer(model_dir, backend="torch", threshold="adaptive")
+    key = loc._rate_key()
+    _localizer._NULL_RATES.pop(key, None)
+    _localizer._CLUTTER.pop(key, None)
+    Tracker(loc)
+    assert key in _localizer._NULL_RATES and key in _localizer._CLUTTER
