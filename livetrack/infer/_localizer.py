@@ -11,6 +11,7 @@ import pandas as pd
 
 from livetrack._errors import InputError
 from livetrack._stack import as_stack
+from livetrack.infer import _rates
 from livetrack.infer._backends import Backend, make_backend
 from livetrack.model import (
     ModelSpec,
@@ -32,12 +33,6 @@ _OWN = object()
 _NULL_RATES: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
 # False detections around bright particles, per confident detection, keyed the same way.
 _CLUTTER: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
-#: Score grid of the null and clutter rates.
-_RATE_THRESHOLDS = np.linspace(0.0, 1.0, 101)
-#: Score above which a detection is confident (``adaptive_threshold``'s default).
-_CONFIDENT = 0.8
-# SNRs of the movies the clutter around particles is measured on.
-_CLUTTER_SNRS = (3.0, 5.0, 10.0, 20.0)
 
 
 class CNNLocalizer:
@@ -386,7 +381,7 @@ class CNNLocalizer:
         if self._null is None:
             key = self._rate_key()
             if key not in _NULL_RATES:
-                _NULL_RATES[key] = self._measure_null_rates()
+                _NULL_RATES[key] = _rates.measure_null_rates(self, _ADAPTIVE_LOWEST)
             self._null = _NULL_RATES[key]
         return self._null
 
@@ -413,100 +408,14 @@ class CNNLocalizer:
         """
         key = self._rate_key()
         if key not in _CLUTTER:
-            _CLUTTER[key] = self._measure_clutter()
+            _CLUTTER[key] = _rates.measure_clutter(self, _ADAPTIVE_LOWEST)
         return _CLUTTER[key]
 
     def _clutter_curve(self, tables: list[pd.DataFrame]) -> np.ndarray:
-        # Clutter scales with how bright the confident particles are: interpolate the
-        # measured levels at this batch's median confident mass (in noise units).
-        levels, rates = self.clutter_rates()
-        mass = np.concatenate(
-            [t["mass"].to_numpy()[t["prob"].to_numpy() >= _CONFIDENT] for t in tables]
-        )
-        mass = mass[np.isfinite(mass)]
-        if mass.size == 0:
-            return rates[0]
-        where = np.log(max(float(np.median(mass)), 1e-9))
-        return np.array([np.interp(where, np.log(levels), col) for col in rates.T])
+        return _rates.clutter_curve(*self.clutter_rates(), tables)
 
     def _rate_key(self) -> tuple[str, str, str]:
         return (os.fspath(self.spec.folder or ""), self.spec.name, self.backend.name)
-
-    def _measure_clutter(self) -> tuple[np.ndarray, np.ndarray]:
-        from livetrack import evaluate
-        from livetrack import simulate as sim
-
-        thresholds, null = self.null_rates()
-        camera = sim.Camera(read_noise_e=1.0)
-        probe = CNNLocalizer(
-            model=self.spec,
-            backend=self.backend,
-            threshold=_ADAPTIVE_LOWEST,
-            camera=camera,
-            refine=False,
-        )
-        levels, curves = [], []
-        for snr in _CLUTTER_SNRS:
-            false = np.zeros(thresholds.size)
-            masses, area = [], 0
-            for seed in range(2):
-                # Ring models see rings of both polarities, spot models spots.
-                psf = (
-                    sim.RingPSF(radius_px=4.0, contrast=1.0 - 2.0 * seed)
-                    if self.spec.for_rings
-                    else sim.GaussianPSF(sigma_px=1.0)
-                )
-                movie = sim.simulate_movie(
-                    n_frames=max(4, self.temporal_frames + 1),
-                    shape=(256, 256),
-                    n_particles=40,
-                    psf=psf,
-                    snr=snr,
-                    background_photons=10.0,
-                    camera=camera,
-                    dynamics=sim.Dynamics(diffusion_px2=1.0),
-                    seed=20122 + seed,
-                )
-                frames = np.asarray(movie.frames)
-                found = probe.locate_stack(frames)
-                prob = found["prob"].to_numpy()
-                for i, t in enumerate(thresholds):
-                    if t >= _ADAPTIVE_LOWEST:
-                        false[i] += evaluate.score(movie.truth, found[prob >= t]).fp
-                noise = np.array([frame_statistics(camera.to_photons(f))[1] for f in frames])
-                conf = prob >= _CONFIDENT
-                masses.append(found["mass"].to_numpy()[conf] / noise[found["frame"][conf]])
-                area += frames[0].size * len(frames)
-            below = thresholds < _ADAPTIVE_LOWEST
-            false[below] = false[np.searchsorted(thresholds, _ADAPTIVE_LOWEST)]
-            mass = np.concatenate(masses)
-            clutter = np.maximum(false - null * area, 0.0) / max(mass.size, 1)
-            # Monotone like a survival count, despite the noise of the subtraction.
-            curves.append(np.minimum.accumulate(clutter))
-            levels.append(float(np.median(mass)) if mass.size else np.nan)
-        keep = np.isfinite(levels)
-        order = np.argsort(np.asarray(levels)[keep])
-        return np.asarray(levels)[keep][order], np.asarray(curves)[keep][order]
-
-    def _measure_null_rates(self) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(20121)
-        scores, area = [], 0
-        k = self.temporal_frames
-        for level in (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10.0, 100.0):
-            # Photon counts plus 1 e- of read noise: no camera delivers exact integers, and
-            # integer frames made the background statistics (and so the rates) subtly off.
-            frames = rng.poisson(level, (k, 512, 512)).astype(np.float32)
-            frames += rng.normal(0.0, 1.0, frames.shape).astype(np.float32)
-            # The frames are photons already: no camera conversion.
-            batch, _ = self._prepare(frames, camera=None)
-            maps = self._run(batch, frames.shape[1:])
-            c = k // 2
-            scores.append(self._decode(maps[c], batch[c, 0], 0, _ADAPTIVE_LOWEST)["prob"])
-            area += frames[0].size
-        all_scores = np.concatenate(scores)
-        thresholds = _RATE_THRESHOLDS
-        rate = (all_scores[None, :] >= thresholds[:, None]).sum(axis=1) / area
-        return thresholds, rate
 
     def _refine(self, df: pd.DataFrame, normalized: np.ndarray, noise: float) -> None:
         from livetrack.infer import _refine
