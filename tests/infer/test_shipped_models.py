@@ -28,9 +28,10 @@ def scene(psf, snr, n, seed, background=10.0, min_sep=0.0, n_frames=2, diffusion
     return movie.frames, truth
 
 
-def test_spots_model_finds_and_localizes_spots():
+@pytest.mark.parametrize("model", ["spots", "spots-fast"])
+def test_spots_model_finds_and_localizes_spots(model):
     frames, truth = scene(GaussianPSF(1.0), 6.0, 25, seed=11)
-    pred = CNNLocalizer("spots", backend="onnxruntime").locate_stack(frames)
+    pred = CNNLocalizer(model, backend="onnxruntime").locate_stack(frames)
     s = score(truth, pred, gate_px=2.0)
     assert s.jaccard >= 0.9
     assert s.rmse <= 0.25
@@ -47,10 +48,11 @@ def test_spots_model_is_indifferent_to_camera_offset_and_gain():
     assert (a[["x", "y"]] - b[["x", "y"]]).abs().to_numpy().max() < 0.02
 
 
-def test_spots_model_backends_agree():
+@pytest.mark.parametrize("model", ["spots", "spots-fast"])
+def test_spots_model_backends_agree(model):
     frames, _ = scene(GaussianPSF(1.0), 5.0, 25, seed=13)
-    a = CNNLocalizer("spots", backend="onnxruntime").locate_stack(frames)
-    b = CNNLocalizer("spots", backend="torch").locate_stack(frames)
+    a = CNNLocalizer(model, backend="onnxruntime").locate_stack(frames)
+    b = CNNLocalizer(model, backend="torch").locate_stack(frames)
     assert len(a) == len(b) > 0
     assert (a[["x", "y"]] - b[["x", "y"]]).abs().to_numpy().max() < 1e-3
 
@@ -70,11 +72,11 @@ def test_rings_model_on_bright_and_dark_rings(contrast):
     assert s.rmse <= 0.2
 
 
-@pytest.mark.parametrize("model", ["spots", "rings"])
+@pytest.mark.parametrize("model", ["spots", "spots-fast", "rings"])
 def test_shipped_int8_export_tracks_the_fp32_model(model):
     spec = load_model(model)
     assert spec.int8_onnx_path.is_file(), "run `livetrack quantize` and commit the file"
-    psf = GaussianPSF(1.0) if model == "spots" else RingPSF(4.0, 1.0)
+    psf = RingPSF(4.0, 1.0) if spec.for_rings else GaussianPSF(1.0)
     frames, truth = scene(psf, 10.0, 12, seed=15, background=100.0, min_sep=16.0)
     fp32 = CNNLocalizer(model, backend="onnxruntime", refine=False).locate_stack(frames)
     int8 = CNNLocalizer(model, backend="onnxruntime-int8", refine=False).locate_stack(frames)
