@@ -327,8 +327,11 @@ class CNNLocalizer:
     ) -> pd.DataFrame:
         maps, batch, noise = self.predict_maps(stack if detect_on is None else detect_on)
         if detect_on is not None:
-            # Detection saw the temporal average; mass and refinement use each frame alone.
+            # Detection saw the temporal average; positions, sigmas, mass and refinement
+            # come from each frame alone (a moving particle is not where its average is).
             batch, noise = self._prepare(stack)
+            own = self._run(batch, stack.shape[1:])
+            maps[:, 1:] = own[:, 1:]
         return self._tables(maps, batch, noise, frame_numbers, stack.shape[1:])
 
     def _tables(

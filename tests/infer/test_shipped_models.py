@@ -118,6 +118,19 @@ def test_temporal_window_finds_faint_slow_particles_single_frames_miss():
         loc.locate_stack(frames, temporal_window=2)
 
 
+def test_temporal_window_takes_positions_from_each_frame():
+    # Bright Brownian particles: their 5-frame average sits ~1 px from where each frame
+    # has them, so positions must come from the frame's own maps.
+    frames, truth = scene(
+        GaussianPSF(1.0), 8.0, 20, seed=21, min_sep=10.0, n_frames=6, diffusion_px2=2.0
+    )
+    loc = CNNLocalizer("spots", backend="onnxruntime", refine=False)
+    single = score(truth, loc.locate_stack(frames), gate_px=2.0)
+    window = score(truth, loc.locate_stack(frames, temporal_window=5), gate_px=2.0)
+    assert window.rmse < 1.5 * single.rmse
+    assert window.recall > 0.9
+
+
 @pytest.mark.skipif("spots-t5" not in available_models(), reason="spots-t5 model not present")
 def test_spots_t5_finds_faint_moving_particles_single_frames_miss():
     frames, truth = scene(
