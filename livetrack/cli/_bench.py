@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from livetrack._errors import InputError
+
 bench_app = typer.Typer(
     help="Benchmarks on seeded simulated data, side by side with the classical baselines.",
     no_args_is_help=True,
@@ -32,6 +34,14 @@ def accuracy(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Base seed of the scene suite.")] = 2012,
+    skip_frames: Annotated[
+        int,
+        typer.Option(
+            "--skip-frames",
+            help="Score only the frames from this one on (a causal model's first frames "
+            "lack the earlier frames it fuses; the scenes have 10).",
+        ),
+    ] = 0,
 ) -> None:
     """Score every available localizer on the fixed scene suite.
 
@@ -42,13 +52,19 @@ def accuracy(
     from livetrack import bench
     from livetrack.bench._localizers import available_localizers
 
-    localizers = available_localizers(method)
     scenes = bench.accuracy_suite(quick=quick)
+    if not 0 <= skip_frames < min(s.n_frames for s in scenes):
+        raise InputError(
+            f"--skip-frames must be in 0..{min(s.n_frames for s in scenes) - 1}, got {skip_frames}"
+        )
+    localizers = available_localizers(method)
 
     def progress(message: str) -> None:
         print(f"  … {message}", file=sys.stderr, flush=True)
 
-    rows = bench.run_accuracy(scenes, localizers, seed=seed, progress=progress)
+    rows = bench.run_accuracy(
+        scenes, localizers, seed=seed, progress=progress, skip_frames=skip_frames
+    )
     table = bench.accuracy_markdown(rows)
     print(table)
     if out is not None:
@@ -88,7 +104,6 @@ def speed(
     per round; the table gives median and p90 ms per frame, the stage breakdown, peak
     resident memory and the speed-up over trackpy measured in the same run.
     """
-    from livetrack._errors import InputError
     from livetrack.infer import measure_speed, speed_markdown
     from livetrack.model import available_models
 
@@ -147,7 +162,6 @@ def live(
     """
     import json
 
-    from livetrack._errors import InputError
     from livetrack.bench._live import live_markdown, run_live
 
     try:

@@ -14,6 +14,7 @@ from livetrack._stack import as_stack
 from livetrack.infer import _rates
 from livetrack.infer._backends import Backend, make_backend
 from livetrack.model import (
+    CausalStream,
     ModelSpec,
     adaptive_threshold,
     decode_maps,
@@ -66,9 +67,13 @@ class CNNLocalizer:
 
     Notes
     -----
-    A model that fuses detection evidence over ``K`` neighbouring frames (``spots-t5``;
-    see :func:`livetrack.model.fuse_logits`) locates stacks only: :meth:`locate_stack`
-    gives every frame its neighbours, and :meth:`locate` on one frame is an error.
+    A model that fuses detection evidence over ``K`` frames centred on each one
+    (``spots-t5``; see :func:`livetrack.model.fuse_logits`) locates stacks only:
+    :meth:`locate_stack` gives every frame its neighbours, and :meth:`locate` on one frame
+    is an error. A causal model (``spots-c5``: the frame and the ``K - 1`` before it) also
+    locates a live stream frame by frame: :meth:`locate` keeps the detection maps of the
+    last frames it saw, so one localizer serves one stream, in frame order (a frame number
+    at or below the previous one starts a new stream).
     """
 
     def __init__(
@@ -99,6 +104,8 @@ class CNNLocalizer:
         self.backend = make_backend(self.spec, backend)
         self._null: tuple[np.ndarray, np.ndarray] | None = None
         self._net_input: np.ndarray | None = None
+        # A causal model's live stream (the earlier frames' evidence).
+        self._stream: CausalStream | None = None
 
     def __repr__(self) -> str:
         return (
@@ -128,16 +135,19 @@ class CNNLocalizer:
             Not a single 2-D real-valued frame, empty, or with NaN/inf values.
         """
         stack = as_stack(image, name="image")
-        if self.temporal_frames > 1:
+        if self.frames_ahead:
             raise InputError(
-                f"model {self.spec.name!r} fuses {self.temporal_frames} consecutive frames, so "
-                "it locates recorded movies (locate_stack, `livetrack track`), not single "
-                "frames; use a single-frame model such as 'spots' for those"
+                f"model {self.spec.name!r} fuses {self.temporal_frames} consecutive frames "
+                "centred on each one, so it locates recorded movies (locate_stack, "
+                "`livetrack track`), not single frames; use a single-frame model such as "
+                "'spots' or a causal one such as 'spots-c5' for those"
             )
         if stack.shape[0] != 1:
             raise InputError(
                 f"locate() takes one frame, got a stack of {stack.shape[0]}; use locate_stack()"
             )
+        if self.temporal_frames > 1:
+            return self._locate_streamed(stack, int(frame))
         return self._locate_batch(stack, [int(frame)])
 
     def locate_stack(
@@ -211,13 +221,28 @@ class CNNLocalizer:
         """Frames whose evidence the model fuses for each detection (1: single frames)."""
         return self.spec.temporal.frames
 
+    @property
+    def frames_ahead(self) -> int:
+        """Later frames each detection waits for (0: decided as the frame arrives)."""
+        return self.spec.temporal.frames_ahead
+
+    def _locate_streamed(self, stack: np.ndarray, frame: int) -> pd.DataFrame:
+        shape = stack.shape[1:]
+        batch, noise = self._prepare(stack)
+        maps = self._run(batch, shape, fuse=False)
+        if self._stream is None:
+            self._stream = CausalStream(self.spec.temporal)
+        maps[0, 0], complete = self._stream.push(frame, maps[0, 0])
+        return self._tables(maps, batch, noise, [frame], shape, np.array([not complete]))
+
     def _locate_fused(self, stack: np.ndarray, first_frame: int) -> pd.DataFrame:
         # The network runs once per frame, in chunks; a frame is decoded as soon as the
         # frames it fuses have run, and their raw maps are kept until no later frame needs
-        # them. Only the movie's ends are mirrored (``neighbour_indices``).
-        n, half = len(stack), self.temporal_frames // 2
+        # them. Only the movie's ends are filled in (``neighbour_indices``).
+        n, ahead = len(stack), self.frames_ahead
+        back = self.spec.temporal.distances
         shape = stack.shape[1:]
-        neighbours = neighbour_indices(n, self.temporal_frames)
+        neighbours = neighbour_indices(n, self.temporal_frames, self.spec.temporal.causal)
         raw: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
         tables, done = [], 0
         for i in range(0, n, self.batch_size):
@@ -225,14 +250,16 @@ class CNNLocalizer:
             batch, noise = self._prepare(part)
             maps = self._run(batch, shape, fuse=False)
             raw.update({i + j: (maps[j], batch[j], noise[j]) for j in range(len(part))})
-            ready = n if i + len(part) == n else i + len(part) - half
+            ready = n if i + len(part) == n else i + len(part) - ahead
             if ready <= done:
                 continue
-            lo = max(0, done - half)
-            frames = range(lo, min(n, ready + half))
+            lo = max(0, done - back)
+            frames = range(lo, min(n, ready + ahead))
             logits = np.stack([raw[f][0][0] for f in frames])
             targets = np.arange(done, ready)
-            fused = fuse_logits(logits, self.spec.temporal, targets - lo, neighbours[targets] - lo)
+            near = neighbours[targets]
+            near = np.where(near >= 0, near - lo, -1)  # -1: no such frame
+            fused = fuse_logits(logits, self.spec.temporal, targets - lo, near)
             out = np.stack([raw[t][0] for t in targets])
             out[:, 0] = fused
             tables.append(
@@ -242,10 +269,11 @@ class CNNLocalizer:
                     np.array([raw[t][2] for t in targets]),
                     [first_frame + int(t) for t in targets],
                     shape,
+                    (near < 0).any(axis=1),
                 )
             )
             done = ready
-            for f in [f for f in raw if f < done - half]:
+            for f in [f for f in raw if f < done - back]:
                 del raw[f]
         tables = [t for t in tables if len(t)]
         return pd.concat(tables, ignore_index=True) if tables else empty_table()
@@ -341,6 +369,7 @@ class CNNLocalizer:
         noise: np.ndarray,
         frame_numbers: list[int],
         shape: tuple[int, int],
+        partial: np.ndarray | None = None,
     ) -> pd.DataFrame:
         h, w = shape
         first = _ADAPTIVE_LOWEST if self.adaptive else self.threshold
@@ -349,18 +378,26 @@ class CNNLocalizer:
             for i, fno in enumerate(frame_numbers)
         ]
         if self.adaptive:
-            thresholds, rates = self.null_rates()
-            scores = np.concatenate([t["prob"].to_numpy() for t in tables])
-            cut = adaptive_threshold(
-                scores,
-                thresholds,
-                rates,
-                h * w * len(tables),
-                self.threshold,
-                _ADAPTIVE_LOWEST,
-                clutter_per_confident=self._clutter_curve(tables),
-            )
-            tables = [t[t["prob"] >= cut].reset_index(drop=True) for t in tables]
+            # Frames short of earlier ones (a causal model's first frames) score otherwise
+            # than the rates were measured on: they keep the calibrated threshold.
+            partial = np.zeros(len(tables), bool) if partial is None else partial
+            whole = [t for t, p in zip(tables, partial, strict=True) if not p]
+            cut = self.threshold
+            if whole:
+                thresholds, rates = self.null_rates()
+                cut = adaptive_threshold(
+                    np.concatenate([t["prob"].to_numpy() for t in whole]),
+                    thresholds,
+                    rates,
+                    h * w * len(whole),
+                    self.threshold,
+                    _ADAPTIVE_LOWEST,
+                    clutter_per_confident=self._clutter_curve(whole),
+                )
+            tables = [
+                t[t["prob"] >= (self.threshold if p else cut)].reset_index(drop=True)
+                for t, p in zip(tables, partial, strict=True)
+            ]
         for i, df in enumerate(tables):
             if self.refine and len(df):
                 self._refine(df, batch[i, 0, :h, :w], noise[i])
@@ -374,8 +411,8 @@ class CNNLocalizer:
         """Background peaks per pixel scoring at least each threshold (particle-free frames).
 
         Measured on seeded Poisson backgrounds of 3 to 1000 photons per pixel, 2 megapixels
-        in all (each the centre of a stack for a model fusing neighbouring frames), once per
-        model and backend in a process.
+        in all (for a model fusing neighbouring frames, each the frame of a stack that holds
+        its whole window), once per model and backend in a process.
 
         Returns
         -------

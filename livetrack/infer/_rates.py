@@ -28,8 +28,8 @@ def measure_null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]
     """Measure the background peaks per pixel of ``loc`` scoring at least each threshold.
 
     Seeded Poisson backgrounds of 3 to 1000 photons per pixel plus 1 e- of read noise,
-    2 megapixels in all (each the centre frame of a stack for a model fusing neighbouring
-    frames), decoded down to ``lowest``.
+    2 megapixels in all (for a model fusing neighbouring frames, each the frame of a stack
+    whose whole window is inside), decoded down to ``lowest``.
     """
     rng = np.random.default_rng(20121)
     scores, area = [], 0
@@ -42,7 +42,7 @@ def measure_null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]
         # The frames are photons already: no camera conversion.
         batch, _ = loc._prepare(frames, camera=None)
         maps = loc._run(batch, frames.shape[1:])
-        c = k // 2
+        c = k - 1 - loc.spec.temporal.frames_ahead  # the frame with its whole window
         scores.append(loc._decode(maps[c], batch[c, 0], 0, lowest)["prob"])
         area += frames[0].size
     all_scores = np.concatenate(scores)
@@ -74,8 +74,10 @@ def measure_clutter(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
                 if loc.spec.for_rings
                 else sim.GaussianPSF(sigma_px=1.0)
             )
+            # A causal model's first frames lack earlier ones: they are not counted.
+            skip = loc.spec.temporal.distances if loc.spec.temporal.causal else 0
             movie = sim.simulate_movie(
-                n_frames=max(4, loc.temporal_frames + 1),
+                n_frames=max(4, loc.temporal_frames + 1) + skip,
                 shape=(256, 256),
                 n_particles=40,
                 psf=psf,
@@ -87,13 +89,16 @@ def measure_clutter(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
             )
             frames = np.asarray(movie.frames)
             found = probe.locate_stack(frames)
+            found = found[found["frame"] >= skip].reset_index(drop=True)
+            truth = movie.truth[movie.truth["frame"] >= skip]
+            frames = frames[skip:]
             prob = found["prob"].to_numpy()
             for i, t in enumerate(thresholds):
                 if t >= lowest:
-                    false[i] += evaluate.score(movie.truth, found[prob >= t]).fp
+                    false[i] += evaluate.score(truth, found[prob >= t]).fp
             noise = np.array([frame_statistics(camera.to_photons(f))[1] for f in frames])
             conf = prob >= CONFIDENT
-            frame_of = found["frame"].to_numpy()[conf]
+            frame_of = found["frame"].to_numpy()[conf] - skip
             masses.append(found["mass"].to_numpy()[conf] / noise[frame_of])
             area += frames[0].size * len(frames)
         false[thresholds < lowest] = false[np.searchsorted(thresholds, lowest)]

@@ -41,7 +41,7 @@ from livetrack.model._normalize import (
     pad_batch,
     soft_clip,
 )
-from livetrack.model._temporal import fuse_logits, neighbour_indices
+from livetrack.model._temporal import CausalStream, fuse_logits, neighbour_indices
 
 __all__ = [
     "COLUMNS",
@@ -51,6 +51,7 @@ __all__ = [
     "MAP_CHANNELS",
     "REFINE_MODES",
     "SHIPPED_MODELS_DIR",
+    "CausalStream",
     "LocalizationNet",
     "ModelSpec",
     "NetConfig",

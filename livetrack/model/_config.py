@@ -71,36 +71,59 @@ class TemporalConfig:
     Attributes
     ----------
     frames : int
-        Odd number of consecutive frames whose evidence decides a detection; 1 = none.
+        Number of consecutive frames whose evidence decides a detection; 1 = none. Odd for
+        a centred window.
     weights : tuple of float
-        Weight of the neighbours' evidence, one per frame distance ``1 .. frames // 2``.
+        Weight of the neighbours' evidence, one per frame distance: ``1 .. frames // 2``
+        (each distance has two neighbours, before and after) for a centred window,
+        ``1 .. frames - 1`` for a causal one.
     bias : float
         Added to the fused logit.
     neighbour_cap : float or None
         A neighbour's logit counts up to this value: a bright particle next to a cell adds
         no more than a confident detection would, so it does not raise ghost detections
         around itself. None: no cap.
+    causal : bool
+        The window is the frame and the ``frames - 1`` before it, so a live stream is
+        decided as each frame arrives; otherwise it is centred on the frame.
     """
 
     frames: int = 1
     weights: tuple[float, ...] = ()
     bias: float = 0.0
     neighbour_cap: float | None = None
+    causal: bool = False
 
     def __post_init__(self) -> None:
-        if self.frames < 1 or self.frames % 2 == 0:
+        if self.causal:
+            if self.frames < 2:
+                raise ValueError(f"a causal window needs 2 frames or more, got {self.frames}")
+        elif self.frames < 1 or self.frames % 2 == 0:
             raise ValueError(f"temporal frames must be a positive odd number, got {self.frames}")
-        if len(self.weights) != self.frames // 2:
-            raise ValueError(f"temporal weights need {self.frames // 2} value(s)")
+        if len(self.weights) != self.distances:
+            raise ValueError(f"temporal weights need {self.distances} value(s)")
+
+    @property
+    def distances(self) -> int:
+        """Number of frame distances with a weight (see ``weights``)."""
+        return self.frames - 1 if self.causal else self.frames // 2
+
+    @property
+    def frames_ahead(self) -> int:
+        """Later frames a frame's detection waits for (0 for a causal window)."""
+        return 0 if self.causal else self.frames // 2
 
     def to_dict(self) -> dict:
         """Return the configuration as a JSON-serializable dict."""
-        return {
+        out = {
             "frames": int(self.frames),
             "weights": [round(float(w), 6) for w in self.weights],
             "bias": round(float(self.bias), 6),
             "neighbour_cap": None if self.neighbour_cap is None else float(self.neighbour_cap),
         }
+        if self.causal:
+            out["causal"] = True
+        return out
 
 
 @dataclass(frozen=True)

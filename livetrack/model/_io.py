@@ -94,6 +94,7 @@ def _temporal(raw: dict[str, Any]) -> TemporalConfig:
         weights=tuple(float(w) for w in raw.get("weights", ())),
         bias=float(raw.get("bias", 0.0)),
         neighbour_cap=None if raw.get("neighbour_cap") is None else float(raw["neighbour_cap"]),
+        causal=bool(raw.get("causal", False)),
     )
 
 

@@ -113,16 +113,18 @@ def floor_log_sigma(raw: torch.Tensor) -> torch.Tensor:
 
 
 class TemporalFusion(nn.Module):
-    """Trainable twin of :func:`livetrack.model.fuse_logits` for a centred window.
+    """Trainable twin of :func:`livetrack.model.fuse_logits`.
 
     Parameters
     ----------
     frames : int
-        Odd window length ``K``.
+        Window length ``K``: odd for a centred window, >= 2 for a causal one.
     weight, bias : float
         Initial neighbour weight (all distances) and bias.
     neighbour_cap : float or None
         Fixed cap on a neighbour's logit (see :class:`TemporalConfig`).
+    causal : bool
+        Fuse into the last frame from the ones before it, not into the centre frame.
     """
 
     def __init__(
@@ -131,25 +133,36 @@ class TemporalFusion(nn.Module):
         weight: float = 0.5,
         bias: float = 0.0,
         neighbour_cap: float | None = None,
+        causal: bool = False,
     ) -> None:
         super().__init__()
-        if frames < 3 or frames % 2 == 0:
+        if causal and frames < 2:
+            raise ValueError(f"a causal window needs 2 frames or more, got {frames}")
+        if not causal and (frames < 3 or frames % 2 == 0):
             raise ValueError(f"frames must be an odd number >= 3, got {frames}")
         self.frames = frames
+        self.causal = causal
         self.neighbour_cap = neighbour_cap
-        self.weights = nn.Parameter(torch.full((frames // 2,), float(weight)))
+        n = frames - 1 if causal else frames // 2
+        self.weights = nn.Parameter(torch.full((n,), float(weight)))
         self.bias = nn.Parameter(torch.tensor(float(bias)))
 
+    @property
+    def target(self) -> int:
+        """Index in the window of the frame the fused logits decide."""
+        return self.frames - 1 if self.causal else self.frames // 2
+
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        """Fuse ``(B, K, h, w)`` logits of K consecutive frames into the centre frame's."""
-        c = self.frames // 2
+        """Fuse ``(B, K, h, w)`` logits of K consecutive frames into the target frame's."""
+        c = self.target
         out = logits[:, c] + self.bias
-        for d in range(1, c + 1):
-            pair = logits[:, [c - d, c + d]]
+        for d in range(1, len(self.weights) + 1):
+            near = [c - d] if self.causal else [c - d, c + d]
+            frames = logits[:, near]
             if self.neighbour_cap is not None:
-                pair = pair.clamp(max=self.neighbour_cap)
-            pooled = functional.max_pool2d(pair, 2 * d + 1, stride=1, padding=d)
-            out = out + self.weights[d - 1] * (pooled[:, 0] + pooled[:, 1])
+                frames = frames.clamp(max=self.neighbour_cap)
+            pooled = functional.max_pool2d(frames, 2 * d + 1, stride=1, padding=d)
+            out = out + self.weights[d - 1] * pooled.sum(dim=1)
         return out
 
     def config(self) -> TemporalConfig:
@@ -159,6 +172,7 @@ class TemporalFusion(nn.Module):
             weights=tuple(float(w) for w in self.weights.detach().cpu()),
             bias=float(self.bias.detach().cpu()),
             neighbour_cap=self.neighbour_cap,
+            causal=self.causal,
         )
 
 

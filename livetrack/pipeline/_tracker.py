@@ -189,11 +189,12 @@ class Tracker:
             raise InputError(
                 f"localizer must have a locate(image, frame) method, got {localizer!r}"
             )
-        if getattr(localizer, "temporal_frames", 1) > 1:
+        if getattr(localizer, "frames_ahead", 0) > 0:
             # Fusing the next frames' evidence would hold every result back half a window.
             raise InputError(
-                f"{localizer!r} fuses neighbouring frames, so it locates recorded movies "
-                "only; live tracking needs a single-frame model such as 'spots'"
+                f"{localizer!r} fuses the frames on both sides of each one, so it locates "
+                "recorded movies only; live tracking needs a single-frame model such as "
+                "'spots' or a causal one such as 'spots-c5'"
             )
         for cb in callbacks:
             if not callable(cb):

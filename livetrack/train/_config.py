@@ -204,7 +204,7 @@ class TemporalTrainConfig:
     Attributes
     ----------
     frames : int
-        Odd window length; 1 trains a single-frame model.
+        Window length (odd unless ``causal``); 1 trains a single-frame model.
     diffusion_px2 : tuple of float
         Range (log-uniform) of the particles' diffusion coefficient, px^2 per frame, of
         the simulated training sequences.
@@ -217,6 +217,9 @@ class TemporalTrainConfig:
         1 the per-frame logits are freer to become evidence that adds up over frames.
     neighbour_cap : float or None
         Cap on a neighbour's logit in the fusion (``livetrack.model.TemporalConfig``).
+    causal : bool
+        Decide each frame from it and the ``frames - 1`` before it (a model for live
+        tracking) instead of a window centred on it.
     """
 
     frames: int = 1
@@ -225,6 +228,7 @@ class TemporalTrainConfig:
     fused_weight: float = 1.0
     frame_det_weight: float = 1.0
     neighbour_cap: float | None = None
+    causal: bool = False
 
 
 @dataclass(frozen=True)
@@ -300,7 +304,9 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
         raise InputError("recipe: data.patch_px must be a multiple of 4 and >= 16")
     if cfg.data.psf not in ("gaussian", "ring"):
         raise InputError(f"recipe: data.psf must be 'gaussian' or 'ring', got {cfg.data.psf!r}")
-    if cfg.temporal.frames < 1 or cfg.temporal.frames % 2 == 0:
+    if cfg.temporal.causal and cfg.temporal.frames < 2:
+        raise InputError("recipe: a causal temporal window needs temporal.frames >= 2")
+    if not cfg.temporal.causal and (cfg.temporal.frames < 1 or cfg.temporal.frames % 2 == 0):
         raise InputError("recipe: temporal.frames must be a positive odd number")
     if cfg.temporal.frames > 1 and cfg.validation.frames_per_snr < 2:
         raise InputError("recipe: a temporal model needs validation.frames_per_snr >= 2")

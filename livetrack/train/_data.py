@@ -168,8 +168,10 @@ def simulate_sequence(
     c = frames // 2
     xs, ys = [np.empty(0)] * frames, [np.empty(0)] * frames
     xs[c], ys[c] = x, y
-    for d in range(1, c + 1):
+    for d in range(1, max(c, frames - 1 - c) + 1):
         for sign in (-1, 1):
+            if not 0 <= c + sign * d < frames:  # an even window has one more frame after
+                continue
             prev = c + sign * (d - 1)
             xs[c + sign * d] = xs[prev] + step * rng.standard_normal(n)
             ys[c + sign * d] = ys[prev] + step * rng.standard_normal(n)

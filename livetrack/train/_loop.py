@@ -132,7 +132,9 @@ def train(
     # background neighbours; both are learned with the net.
     fusion = None
     if frames > 1:
-        fusion = TemporalFusion(frames, 0.5, 3.0, config.temporal.neighbour_cap).to(device)
+        fusion = TemporalFusion(
+            frames, 0.5, 3.0, config.temporal.neighbour_cap, config.temporal.causal
+        ).to(device)
     groups: list[dict[str, Any]] = [{"params": net.parameters()}]
     if fusion is not None:
         groups.append({"params": fusion.parameters(), "weight_decay": 0.0})
@@ -222,9 +224,9 @@ def train(
             )
             if fusion is not None:
                 # Every frame keeps its own loss; the fused logit of each sequence's centre
-                # frame learns to decide detections from the whole window.
+                # (causal: last) frame learns to decide detections from the whole window.
                 logits = maps[:, 0].reshape(-1, frames, *maps.shape[-2:])
-                det = tensors[1].reshape(-1, frames, *maps.shape[-2:])[:, frames // 2]
+                det = tensors[1].reshape(-1, frames, *maps.shape[-2:])[:, fusion.target]
                 fused = fused_detection_loss(fusion(logits), det)
                 loss = loss + config.temporal.fused_weight * fused
             optimizer.zero_grad(set_to_none=True)

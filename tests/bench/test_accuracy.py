@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -30,6 +33,38 @@ def test_truth_replay_scores_perfectly():
     for row in rows:
         assert row.jaccard == pytest.approx(1.0)
         assert row.rmse_px == pytest.approx(0.0, abs=1e-9)
+
+
+def test_skipped_frames_are_located_but_not_scored():
+    scenes = [s for s in bench.accuracy_suite(quick=True) if s.name == "isolated spots SNR 4"]
+    seen = []
+
+    def late_factory(scene, camera):
+        truth = TruthLocalizer(scene.simulate(2012).truth)
+
+        def locate(frame, index):
+            seen.append(index)
+            found = truth.locate(frame, index)
+            return found if index >= 1 else found.iloc[:0]  # blind on frame 0
+
+        return locate
+
+    (all_frames,) = bench.run_accuracy(scenes, {"late": late_factory})
+    (later,) = bench.run_accuracy(scenes, {"late": late_factory}, skip_frames=1)
+    assert all_frames.jaccard == pytest.approx(0.5, abs=0.05)
+    assert later.jaccard == pytest.approx(1.0)
+    assert seen == [0, 1, 0, 1]
+
+
+def test_skip_frames_beyond_the_scenes_is_a_clear_error():
+    result = subprocess.run(
+        [sys.executable, "-m", "livetrack", "bench", "accuracy", "--quick", "--skip-frames", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "livetrack: error: --skip-frames must be in 0..1, got 2"
 
 
 def test_classical_rows_are_sane():

@@ -217,6 +217,67 @@ def test_live_tracker_refuses_a_temporal_model(temporal_dir):
         Tracker(CNNLocalizer(temporal_dir, backend="onnxruntime"))
 
 
+@pytest.fixture(scope="module")
+def causal_dir(model_dir, tmp_path_factory):
+    """The random model fusing each frame with the 2 before it."""
+    import dataclasses
+
+    from livetrack.model import TemporalConfig, load_model, load_net
+
+    spec = load_model(model_dir)
+    folder = tmp_path_factory.mktemp("models") / "rand-c3"
+    temporal = TemporalConfig(3, (0.4, 0.3), -1.0, causal=True)
+    save_model(load_net(spec), dataclasses.replace(spec, name="rand-c3", temporal=temporal), folder)
+    return folder
+
+
+def _stream(loc, stack, numbers):
+    return pd.concat([loc.locate(stack[i], n) for i, n in enumerate(numbers)], ignore_index=True)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_causal_stream_frame_by_frame_equals_the_movie(causal_dir, rng, batch_size):
+    stack = (100 + 5 * rng.standard_normal((8, 36, 44))).astype(np.float32)
+    loc = CNNLocalizer(causal_dir, backend="onnxruntime", threshold=0.3, batch_size=batch_size)
+    assert loc.temporal_frames == 3 and loc.frames_ahead == 0
+    movie = loc.locate_stack(stack, first_frame=5)
+    streamed = _stream(loc, stack, range(5, 13))
+    assert len(movie) > 0
+    pd.testing.assert_frame_equal(movie, streamed, atol=1e-6)
+    # A frame number at or below the last one starts a new stream.
+    pd.testing.assert_frame_equal(_stream(loc, stack, range(5, 13)), movie, atol=1e-6)
+
+
+def test_causal_stream_uses_only_earlier_frames(causal_dir, rng):
+    from livetrack.model import fuse_logits, load_model
+
+    stack = (100 + 5 * rng.standard_normal((4, 36, 44))).astype(np.float32)
+    loc = CNNLocalizer(causal_dir, backend="onnxruntime", threshold=0.3)
+    head = loc.locate_stack(stack[:3])
+    whole = loc.locate_stack(stack)
+    pd.testing.assert_frame_equal(head, whole[whole["frame"] < 3], atol=1e-6)
+    # With frame 2 dropped, frame 3 has frame 1 two back and nothing one back.
+    _, batch, noise = loc.predict_maps(stack)
+    raw = loc._run(batch, stack.shape[1:], fuse=False)
+    spec = load_model(causal_dir)
+    fused = fuse_logits(raw[:, 0], spec.temporal, np.array([3]), np.array([[-1, 1]]))
+    raw[3, 0] = fused[0]
+    expect = loc._tables(raw[3:4], batch[3:4], noise[3:4], [3], stack.shape[1:])
+    _stream(loc, stack, [0, 1])
+    pd.testing.assert_frame_equal(loc.locate(stack[3], 3), expect, atol=1e-6)
+
+
+def test_live_tracker_runs_a_causal_model(causal_dir, rng):
+    from livetrack.pipeline import Tracker
+
+    stack = (100 + 5 * rng.standard_normal((5, 36, 44))).astype(np.float32)
+    loc = CNNLocalizer(causal_dir, backend="onnxruntime", threshold=0.3)
+    expect = loc.locate_stack(stack)
+    tracker = Tracker(CNNLocalizer(causal_dir, backend="onnxruntime", threshold=0.3))
+    found = pd.concat([r.positions for r in tracker.run(stack)], ignore_index=True)
+    pd.testing.assert_frame_equal(found[expect.columns], expect, atol=1e-6)
+
+
 def test_temporal_null_rates_come_from_fused_stacks(model_dir, temporal_dir):
     _, plain = CNNLocalizer(model_dir, backend="onnxruntime").null_rates()
     _, fused = CNNLocalizer(temporal_dir, backend="onnxruntime").null_rates()

@@ -1,5 +1,6 @@
 """Smoke tests of the shipped models on small seeded scenes (a broken model fails them)."""
 
+import pandas as pd
 import pytest
 
 from livetrack.evaluate import score
@@ -152,3 +153,30 @@ def test_spots_t5_finds_faint_moving_particles_single_frames_miss():
     assert sb.jaccard >= max(0.9, sb1.jaccard - 0.06) and sb.rmse < 0.2
     # The adaptive threshold goes somewhat too low here (see calibration/spots-t5/README.md).
     assert score(bright_truth, fused.locate_stack(bright), gate_px=2.0).jaccard > 0.85
+
+
+@pytest.mark.skipif("spots-c5" not in available_models(), reason="spots-c5 model not present")
+def test_spots_c5_tracks_faint_particles_live_frame_by_frame():
+    from livetrack.pipeline import Tracker
+
+    frames, truth = scene(
+        GaussianPSF(1.0), 2.0, 30, seed=19, min_sep=8.0, n_frames=10, diffusion_px2=1.0
+    )
+    later = truth[truth["frame"] >= 4]  # frames with their 4 earlier ones
+    single = CNNLocalizer("spots", backend="onnxruntime", refine=False, threshold="adaptive")
+    causal = CNNLocalizer("spots-c5", backend="onnxruntime", refine=False, threshold="adaptive")
+    assert causal.frames_ahead == 0
+    found = single.locate_stack(frames)
+    s1 = score(later, found[found["frame"] >= 4], gate_px=2.0)
+    tracker = Tracker(causal)
+    live = [r.positions for r in tracker.run(frames)]
+    streamed = pd.concat(live, ignore_index=True)
+    s5 = score(later, streamed[streamed["frame"] >= 4], gate_px=2.0)
+    assert s5.jaccard > s1.jaccard + 0.07  # 0.80 against 0.68 when written
+    # Bright particles at the calibrated threshold, from the stream's first frame on.
+    bright, bright_truth = scene(
+        GaussianPSF(1.0), 7.0, 20, seed=20, min_sep=8.0, n_frames=6, diffusion_px2=1.0
+    )
+    calibrated = CNNLocalizer("spots-c5", backend="onnxruntime", refine=False)
+    sb = score(bright_truth, calibrated.locate_stack(bright), gate_px=2.0)
+    assert sb.jaccard > 0.9 and sb.rmse < 0.2

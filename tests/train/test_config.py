@@ -37,6 +37,7 @@ def test_recipe_file_round_trip(tmp_path):
         ("[data]\nsigma_px = 1.0\n", "must be a list"),
         ("name = \n", "invalid TOML"),
         ("[temporal]\nframes = 2\n", "temporal.frames"),
+        ("[temporal]\nframes = 1\ncausal = true\n", "causal"),
         ("[temporal]\nframes = 3\n[validation]\nframes_per_snr = 1\n", "frames_per_snr"),
     ],
 )

@@ -48,18 +48,21 @@ def test_both_particle_kinds_render(rng, psf):
     assert image.shape == (32, 32) and np.isfinite(image).all()
 
 
-def test_temporal_batch_holds_sequences_of_diffusing_particles(rng):
+@pytest.mark.parametrize("k", [3, 4])
+def test_temporal_batch_holds_sequences_of_diffusing_particles(rng, k):
     cfg = DataConfig(patch_px=32, particles_per_patch=(4.0, 4.0))
-    temporal = TemporalTrainConfig(frames=3, diffusion_px2=(0.5, 0.5), static_fraction=0.0)
+    temporal = TemporalTrainConfig(
+        frames=k, diffusion_px2=(0.5, 0.5), static_fraction=0.0, causal=k % 2 == 0
+    )
     b = make_batch(cfg, rng, 4, 2, 0.5, temporal)
-    assert b.images.shape == (12, 1, 32, 32) and b.det.shape == (12, 16, 16)
+    assert b.images.shape == (4 * k, 1, 32, 32) and b.det.shape == (4 * k, 16, 16)
     # Every particle owns a cell (two in one cell share it).
     n = sum(len(t) for t in b.truth)
     assert 0.9 * n <= b.det.sum() <= n
     # Consecutive frames of one sequence share particles that moved a little.
     moved = []
     for s in range(4):
-        a, c = b.truth[3 * s], b.truth[3 * s + 1]
+        a, c = b.truth[k * s + k - 2], b.truth[k * s + k - 1]  # the last two frames
         if len(a) and len(c):
             d = np.hypot(a[:, None, 0] - c[None, :, 0], a[:, None, 1] - c[None, :, 1])
             moved.extend(d.min(axis=1))

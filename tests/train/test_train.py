@@ -107,17 +107,24 @@ def test_init_from_another_model(tmp_path, trained):
         train(config_from_dict(other), tmp_path / "c", progress=False, device="cpu")
 
 
-def test_temporal_training_learns_a_fusion_and_saves_it(tmp_path, trained):
+@pytest.mark.parametrize(("frames", "causal", "weights"), [(3, False, 1), (2, True, 1)])
+def test_temporal_training_learns_a_fusion_and_saves_it(tmp_path, trained, frames, causal, weights):
     raw = {
         **TINY,
-        "temporal": {"frames": 3, "diffusion_px2": [0.1, 1.0], "frame_det_weight": 0.5},
+        "temporal": {
+            "frames": frames,
+            "causal": causal,
+            "diffusion_px2": [0.1, 1.0],
+            "frame_det_weight": 0.5,
+        },
         "optim": {**TINY["optim"], "steps": 30, "init_from": str(trained.spec.folder)},
         "validation": {**TINY["validation"], "frames_per_snr": 3},
     }
-    result = train(config_from_dict(raw), tmp_path / "t3", progress=False, device="cpu")
+    result = train(config_from_dict(raw), tmp_path / "t", progress=False, device="cpu")
     assert result.last_loss < result.first_loss
     spec = load_model(result.spec.folder)
-    assert spec.temporal.frames == 3 and len(spec.temporal.weights) == 1
+    assert spec.temporal.frames == frames and len(spec.temporal.weights) == weights
+    assert spec.temporal.causal is causal
     # The fusion was trained, not left at its starting values.
     assert (spec.temporal.weights[0], spec.temporal.bias) != (0.5, 3.0)
     assert np.isfinite(spec.temporal.bias)
