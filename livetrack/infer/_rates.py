@@ -42,7 +42,7 @@ def measure_null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]
         # The frames are photons already: no camera conversion.
         batch, _ = loc._prepare(frames, camera=None)
         maps = loc._run(batch, frames.shape[1:])
-        c = k - 1 - loc.spec.temporal.frames_ahead  # the frame with its whole window
+        c = loc.spec.temporal.whole_window_index
         scores.append(loc._decode(maps[c], batch[c, 0], 0, lowest)["prob"])
         area += frames[0].size
     all_scores = np.concatenate(scores)
@@ -63,6 +63,8 @@ def measure_clutter(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
     probe = type(loc)(
         model=loc.spec, backend=loc.backend, threshold=lowest, camera=camera, refine=False
     )
+    # A causal model's first frames lack earlier ones: they are not counted.
+    skip = loc.spec.temporal.distances if loc.spec.temporal.causal else 0
     levels, curves = [], []
     for snr in _CLUTTER_SNRS:
         false = np.zeros(thresholds.size)
@@ -74,8 +76,6 @@ def measure_clutter(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
                 if loc.spec.for_rings
                 else sim.GaussianPSF(sigma_px=1.0)
             )
-            # A causal model's first frames lack earlier ones: they are not counted.
-            skip = loc.spec.temporal.distances if loc.spec.temporal.causal else 0
             movie = sim.simulate_movie(
                 n_frames=max(4, loc.temporal_frames + 1) + skip,
                 shape=(256, 256),

@@ -113,6 +113,11 @@ class TemporalConfig:
         """Later frames a frame's detection waits for (0 for a causal window)."""
         return 0 if self.causal else self.frames // 2
 
+    @property
+    def whole_window_index(self) -> int:
+        """Index of the frame of a ``frames``-long stack whose window lies inside it."""
+        return self.frames - 1 - self.frames_ahead
+
     def to_dict(self) -> dict:
         """Return the configuration as a JSON-serializable dict."""
         out = {

@@ -150,6 +150,7 @@ class CausalStream:
             raise ValueError("CausalStream needs a causal temporal window")
         self.temporal = temporal
         self._past: dict[int, list[np.ndarray]] = {}
+        self._shape: tuple[int, ...] | None = None
 
     def push(self, frame: int, logit: np.ndarray) -> tuple[np.ndarray, bool]:
         """Fuse one frame's ``(h, w)`` logit map with those of the frames before it.
@@ -162,8 +163,9 @@ class CausalStream:
             Whether every earlier frame of the window was there.
         """
         past, t = self._past, self.temporal
-        if past and (frame <= max(past) or next(iter(past.values()))[0].shape != logit.shape):
+        if past and (frame <= max(past) or logit.shape != self._shape):
             past.clear()
+        self._shape = logit.shape
         cap = t.neighbour_cap
         own = logit if cap is None else np.minimum(logit, np.asarray(cap, logit.dtype))
         fused = logit + np.asarray(t.bias, logit.dtype)

@@ -210,10 +210,12 @@ def corner_profile(localizer, config: TrainConfig, n_frames: int = 30) -> tuple[
             [render_frame((256, 256), x, y, amp, psf, 10.0, None, camera, rng) for _ in range(k)]
         )
         maps, _, _ = localizer.predict_maps(stack)
-        # The frame whose window lies inside the stack.
-        full = k - 1 - localizer.spec.temporal.frames_ahead
         pred = decode_maps(
-            maps[full], 0.02, localizer.spec.stride, (256, 256), merge_neighbours=True
+            maps[localizer.spec.temporal.whole_window_index],
+            0.02,
+            localizer.spec.stride,
+            (256, 256),
+            merge_neighbours=True,
         )
         ti, pi = match(np.column_stack([x, y]), pred[["x", "y"]].to_numpy(), gate_px=2.0)
         s = np.zeros(x.size)

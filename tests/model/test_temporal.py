@@ -150,6 +150,8 @@ def test_causal_config_has_a_weight_per_earlier_frame():
     assert cfg.distances == 3 and cfg.frames_ahead == 0
     assert cfg.to_dict()["causal"] is True
     assert TemporalConfig(5, (0.1, 0.2)).frames_ahead == 2
+    assert TemporalConfig(5, (0.1, 0.2)).whole_window_index == 2
+    assert cfg.whole_window_index == 3 and TemporalConfig().whole_window_index == 0
     assert "causal" not in TemporalConfig(5, (0.1, 0.2)).to_dict()
     for frames, weights in [(1, ()), (3, (0.5,)), (3, (0.5, 0.5, 0.5))]:
         with pytest.raises(ValueError):
