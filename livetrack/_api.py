@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,25 @@ def locate(
     backend
         CNN inference backend: ``"auto"``, ``"onnxruntime"``, ``"torch"`` or ``"tensorrt"``.
     **options
-        Options of the localizer: ``diameter_px=9`` and the like for a classical
-        method (see :mod:`livetrack.localize`), ``threshold`` for the CNN.
+        Options of the localizer.
+
+        For a classical method, the fields of its options (see
+        :class:`livetrack.localize.DetectionOptions`), named as in trackpy's
+        ``locate`` where trackpy has them:
+
+        - ``diameter_px`` (odd, default 7): trackpy's ``diameter``;
+        - ``minmass``: minimum integrated brightness of a feature (default:
+          chosen from the image noise);
+        - ``separation_px``: minimum distance between features (default
+          ``diameter_px // 2 + 1``);
+        - ``polarity="dark"``: dark features on a bright background (trackpy's
+          ``invert=True``); ``"abs"`` finds bright and dark ones.
+
+        For the CNN: ``threshold`` (a number or ``"adaptive"``), ``refine``,
+        ``temporal_window``, and, where the CNN path takes them (the
+        ``model="auto"`` mode), ``diameter_px`` as a hint of the particle size
+        and ``invert=True`` for dark particles. An option that the chosen
+        localizer does not take raises :class:`~livetrack.InputError`.
 
     Returns
     -------
@@ -51,12 +69,25 @@ def locate(
     if method is None:
         from livetrack.infer import locate as cnn_locate
 
+        _check_cnn_options(cnn_locate, options)
         return cnn_locate(stack, model, backend=backend, **options)
     if method not in CLASSICAL_METHODS:
         raise InputError(f"unknown method {method!r}; choose from {', '.join(CLASSICAL_METHODS)}")
     from livetrack.localize import locate as classical_locate
 
     return classical_locate(stack, method, **options)
+
+
+def _check_cnn_options(cnn_locate: Any, options: dict[str, Any]) -> None:
+    # An option the CNN path does not take would be a TypeError from deep inside;
+    # name it in one line instead, as make_localizer does for the classical methods.
+    params = inspect.signature(cnn_locate).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = sorted(set(params) - {"frame_or_stack", "model", "backend"})
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        raise InputError(f"unknown option(s) {unknown} for the CNN; valid: {valid}")
 
 
 def track(
@@ -76,7 +107,8 @@ def track(
     frames
         A 3-D stack (frames, rows, columns) or a single 2-D frame.
     model, method, backend, **options
-        As in :func:`locate`.
+        As in :func:`locate` (``minmass``, ``separation_px``, ``polarity`` and
+        ``diameter_px`` for the classical methods, for instance).
     search_range_px
         Largest displacement between frames that can be linked.
     memory

@@ -1,58 +1,115 @@
-"""``livetrack track``: localize (and link) every frame of a TIFF stack offline."""
+"""``livetrack track`` and ``livetrack locate``: localize every frame of a recording offline.
+
+``track`` links the positions into trajectories, ``locate`` writes them unlinked. Both read
+whatever :func:`livetrack._stack.read_stack` reads (TIFF, videos, image folders and globs).
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from livetrack._errors import InputError
 
+# The options are declared once and shared by both commands, so that their help and
+# defaults cannot drift apart.
+InputArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="INPUT",
+        help="Frames to read: a TIFF frame or stack (8/16-bit or float); a video "
+        "(.mp4 .avi .mov .mkv .m4v); a PNG or JPEG image; a folder of PNG/TIFF/JPEG "
+        "images, or a glob pattern in quotes such as 'frames/*.png' (natural order: "
+        "frame2 before frame10). Colour becomes grey.",
+    ),
+]
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")]
+MethodOpt = Annotated[
+    str | None,
+    typer.Option(help="Classical localizer instead of the CNN: centroid, radial or mle."),
+]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        help="CNN model: auto (chosen from the data), a shipped name (spots, spots-t5, "
+        "spots-c5, spots-fast, rings) or a model folder; spots-t5 decides each detection "
+        "on 5 consecutive frames (finds more at SNR 2)."
+    ),
+]
+BackendOpt = Annotated[
+    str, typer.Option(help="CNN inference backend: auto, onnxruntime, onnxruntime-int8, torch.")
+]
+ThresholdOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="CNN detection threshold in (0, 1], or 'adaptive' (chosen per frame batch; "
+        "finds more particles at SNR <= 3). Default: the model's calibrated one."
+    ),
+]
+RefineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refine/--no-refine",
+        help="CNN: refine positions with the model's fit (Gaussian MLE for spots); "
+        "--no-refine is the fast path.",
+    ),
+]
+TemporalWindowOpt = Annotated[
+    int,
+    typer.Option(
+        help="CNN: detect on averages of this many neighbouring frames (odd; 3-5 find "
+        "slow particles at SNR 1-2, single frames are better above SNR 3)."
+    ),
+]
+DiameterOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--diameter",
+        help="Feature diameter in px. With --method: odd, as in trackpy (default 7). "
+        "With the CNN: a hint of the particle size for --model auto (default: measured "
+        "from the data).",
+    ),
+]
+MinmassOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="--method: minimum integrated brightness of a feature, as in trackpy "
+        "(default: chosen from the image noise)."
+    ),
+]
+SeparationOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="--method: minimum distance between features in px; the dimmer of a closer "
+        "pair is dropped (default: diameter // 2 + 1)."
+    ),
+]
+InvertOpt = Annotated[
+    bool,
+    typer.Option(
+        "--invert",
+        help="Dark features on a bright background (e.g. colloids in brightfield), as "
+        "trackpy's invert; for the CNN it forces the contrast that --model auto decides.",
+    ),
+]
+
 
 def track(
-    input: Annotated[Path, typer.Argument(help="TIFF frame or stack (frames, rows, columns).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
-    method: Annotated[
-        str | None,
-        typer.Option(help="Classical localizer instead of the CNN: centroid, radial or mle."),
-    ] = None,
-    model: Annotated[
-        str,
-        typer.Option(
-            help="CNN model: a shipped name (spots, spots-t5, rings) or a model folder; "
-            "spots-t5 decides each detection on 5 consecutive frames (finds more at SNR 2)."
-        ),
-    ] = "spots",
-    backend: Annotated[
-        str, typer.Option(help="CNN inference backend: auto, onnxruntime, onnxruntime-int8, torch.")
-    ] = "auto",
-    threshold: Annotated[
-        str | None,
-        typer.Option(
-            help="CNN detection threshold in (0, 1], or 'adaptive' (chosen per frame batch; "
-            "finds more particles at SNR <= 3). Default: the model's calibrated one."
-        ),
-    ] = None,
-    refine: Annotated[
-        bool,
-        typer.Option(
-            "--refine/--no-refine",
-            help="CNN: refine positions with the model's fit (Gaussian MLE for spots); "
-            "--no-refine is the fast path.",
-        ),
-    ] = True,
-    temporal_window: Annotated[
-        int,
-        typer.Option(
-            help="CNN: detect on averages of this many neighbouring frames (odd; 3-5 find "
-            "slow particles at SNR 1-2, single frames are better above SNR 3)."
-        ),
-    ] = 1,
-    diameter: Annotated[
-        int, typer.Option("--diameter", help="Feature diameter (px, odd) for --method.")
-    ] = 7,
+    input: InputArg,
+    output: OutputOpt,
+    method: MethodOpt = None,
+    model: ModelOpt = "auto",
+    backend: BackendOpt = "auto",
+    threshold: ThresholdOpt = None,
+    refine: RefineOpt = True,
+    temporal_window: TemporalWindowOpt = 1,
+    diameter: DiameterOpt = None,
+    minmass: MinmassOpt = None,
+    separation: SeparationOpt = None,
+    invert: InvertOpt = False,
     search_range: Annotated[
         float,
         typer.Option(help="Linking search range (px); 0 writes positions without linking."),
@@ -61,30 +118,19 @@ def track(
         int, typer.Option(help="Frames a particle may vanish and keep its id when linking.")
     ] = 3,
 ) -> None:
-    """Localize every frame of INPUT and write frame, x, y, ... to OUTPUT.
+    """Localize every frame of INPUT, link the positions and write them to OUTPUT.
 
-    Positions follow trackpy's convention: x is the column, y the row, in
-    pixels, and the centre of the top-left pixel is (0, 0).
+    Writes frame, x, y, mass, particle, ... Positions follow trackpy's convention:
+    x is the column, y the row, in pixels, and the centre of the top-left pixel is
+    (0, 0).
     """
     from livetrack import _api
-    from livetrack._stack import read_stack
 
-    if output.exists() and output.is_dir():
-        raise InputError(f"output {output} is a directory, expected a CSV file path")
-    frames = read_stack(input)
-    options: dict = {"diameter_px": diameter} if method is not None else {}
-    if threshold is not None:
-        if method is not None:
-            raise InputError("--threshold applies to the CNN; drop it or drop --method")
-        options["threshold"] = _threshold(threshold)
-    if not refine:
-        if method is not None:
-            raise InputError("--no-refine applies to the CNN; drop it or drop --method")
-        options["refine"] = False
-    if temporal_window != 1:
-        if method is not None:
-            raise InputError("--temporal-window applies to the CNN; drop it or drop --method")
-        options["temporal_window"] = temporal_window
+    _check_output(output)
+    options = _localizer_options(
+        method, threshold, refine, temporal_window, diameter, minmass, separation, invert
+    )
+    frames = _read(input)
     if search_range > 0:
         table = _api.track(
             frames,
@@ -97,11 +143,105 @@ def track(
         )
     else:
         table = _api.locate(frames, model, method=method, backend=backend, **options)
+    _write(table, output, len(frames))
+
+
+def locate(
+    input: InputArg,
+    output: OutputOpt,
+    method: MethodOpt = None,
+    model: ModelOpt = "auto",
+    backend: BackendOpt = "auto",
+    threshold: ThresholdOpt = None,
+    refine: RefineOpt = True,
+    temporal_window: TemporalWindowOpt = 1,
+    diameter: DiameterOpt = None,
+    minmass: MinmassOpt = None,
+    separation: SeparationOpt = None,
+    invert: InvertOpt = False,
+) -> None:
+    """Localize every frame of INPUT and write the positions to OUTPUT, unlinked.
+
+    Writes frame, x, y, mass, ... (as trackpy.batch). Positions follow trackpy's
+    convention: x is the column, y the row, in pixels, and the centre of the
+    top-left pixel is (0, 0).
+    """
+    from livetrack import _api
+
+    _check_output(output)
+    options = _localizer_options(
+        method, threshold, refine, temporal_window, diameter, minmass, separation, invert
+    )
+    frames = _read(input)
+    table = _api.locate(frames, model, method=method, backend=backend, **options)
+    _write(table, output, len(frames))
+
+
+def _localizer_options(
+    method: str | None,
+    threshold: str | None,
+    refine: bool,
+    temporal_window: int,
+    diameter: int | None,
+    minmass: float | None,
+    separation: float | None,
+    invert: bool,
+) -> dict[str, Any]:
+    """Turn the command-line options into keyword options of ``livetrack.locate``.
+
+    Options left at their defaults are not passed, so that each localizer keeps its own
+    defaults (and a CNN path that does not know an option is not handed it).
+    """
+    options: dict[str, Any] = {}
+    if diameter is not None:
+        # A classical method's feature diameter; for the CNN a hint of the particle size.
+        options["diameter_px"] = diameter
+    if method is not None:
+        if minmass is not None:
+            options["minmass"] = minmass
+        if separation is not None:
+            options["separation_px"] = separation
+        if invert:
+            options["polarity"] = "dark"
+        for flag, given in (
+            ("--threshold", threshold is not None),
+            ("--no-refine", not refine),
+            ("--temporal-window", temporal_window != 1),
+        ):
+            if given:
+                raise InputError(f"{flag} applies to the CNN; drop it or drop --method")
+        return options
+    for flag, value in (("--minmass", minmass), ("--separation", separation)):
+        if value is not None:
+            raise InputError(f"{flag} applies to the classical methods; add --method or drop it")
+    if invert:
+        options["invert"] = True
+    if threshold is not None:
+        options["threshold"] = _threshold(threshold)
+    if not refine:
+        options["refine"] = False
+    if temporal_window != 1:
+        options["temporal_window"] = temporal_window
+    return options
+
+
+def _check_output(output: Path) -> None:
+    if output.exists() and output.is_dir():
+        raise InputError(f"output {output} is a directory, expected a CSV file path")
+
+
+def _read(input: str):
+    from livetrack._stack import read_stack
+
+    return read_stack(input)
+
+
+def _write(table, output: Path, n_frames: int) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(output, index=False)
     n_tracks = table["particle"].nunique() if "particle" in table else 0
     print(
-        f"{len(frames)} frames, {len(table)} localizations"
+        f"{n_frames} frames, {len(table)} localizations"
         + (f", {n_tracks} trajectories" if n_tracks else "")
         + f" -> {output}",
         file=sys.stderr,
@@ -120,5 +260,6 @@ def _threshold(text: str) -> float | str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``track`` command to the ``livetrack`` CLI."""
+    """Add the ``track`` and ``locate`` commands to the ``livetrack`` CLI."""
     app.command("track")(track)
+    app.command("locate")(locate)
