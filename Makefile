@@ -29,3 +29,4 @@ bench: $(STAMP)
 	$(VENV)/bin/livetrack bench accuracy --out bench-output
 	$(VENV)/bin/livetrack bench speed --out bench-output
 	$(VENV)/bin/livetrack bench live --soak 20000 --json bench-output/live.json
+	$(VENV)/bin/livetrack bench real --out bench-output

@@ -1,15 +1,41 @@
-"""Benchmarks of livetrack against simulated ground truth and the Cramér–Rao bound."""
+"""Benchmarks of livetrack against simulated ground truth, the Cramér–Rao bound and real video."""
 
 from livetrack.bench._accuracy import AccuracyRow, run_accuracy
+from livetrack.bench._real import (
+    RealRow,
+    RealScore,
+    Source,
+    UserParams,
+    find_realdata,
+    lookalike_sources,
+    real_frame,
+    real_localizers,
+    real_markdown,
+    real_sources,
+    run_real,
+    score_real,
+)
 from livetrack.bench._report import accuracy_frame, accuracy_markdown, plot_rmse_vs_snr
 from livetrack.bench._scenes import Scene, accuracy_suite
 
 __all__ = [
     "AccuracyRow",
+    "RealRow",
+    "RealScore",
     "Scene",
+    "Source",
+    "UserParams",
     "accuracy_frame",
     "accuracy_markdown",
     "accuracy_suite",
+    "find_realdata",
+    "lookalike_sources",
     "plot_rmse_vs_snr",
+    "real_frame",
+    "real_localizers",
+    "real_markdown",
+    "real_sources",
     "run_accuracy",
+    "run_real",
+    "score_real",
 ]

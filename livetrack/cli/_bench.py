@@ -188,6 +188,93 @@ def live(
         json_out.write_text(json.dumps(report, indent=2, default=float))
 
 
+@bench_app.command("real")
+def real(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for real.md and real.csv.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Folder of real videos and <stem>_ref.csv references; default: "
+            "$LIVETRACK_REALDATA, else <repo root>/../shared/realdata.",
+        ),
+    ] = None,
+    gate: Annotated[
+        float, typer.Option("--gate", help="Matching gate, px (references are good to 3-4 px).")
+    ] = 4.0,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            "-m",
+            help="More localizers beside defaults, trackpy, centroid and radial (repeatable): "
+            "mle or cnn:<model>[:int8][:fast][:adaptive][:t<k>], as bench accuracy takes them.",
+        ),
+    ] = None,
+    video: Annotated[
+        list[str] | None,
+        typer.Option("--video", help="Only this video (file stem, repeatable)."),
+    ] = None,
+    frames: Annotated[
+        int | None, typer.Option("--frames", help="Only the first frames of each video.")
+    ] = None,
+    simulated: Annotated[
+        bool,
+        typer.Option("--simulated/--no-simulated", help="Score the simulated look-alikes too."),
+    ] = True,
+    sim_frames: Annotated[int, typer.Option(help="Frames of each look-alike.")] = 20,
+    seed: Annotated[int, typer.Option(help="Base seed of the look-alikes.")] = 2012,
+) -> None:
+    """Real microscope videos against their references, and simulated look-alikes.
+
+    Per video: recall within the gate, false detections per frame away from the border,
+    median distance of matched pairs, detections per frame and ms/frame, for
+    `livetrack.locate(frames)` with no options ("defaults") beside trackpy and the
+    classical localizers with the parameters a user would set for each video. The
+    look-alikes add Jaccard and RMSE against their ground truth.
+    """
+    from livetrack import bench
+
+    if frames is not None and frames < 1:
+        raise InputError(f"--frames must be >= 1, got {frames}")
+    if sim_frames < 1:
+        raise InputError(f"--sim-frames must be >= 1, got {sim_frames}")
+    localizers = bench.real_localizers(method)
+    folder = bench.find_realdata(data)
+    sources = []
+    if folder is None:
+        print(
+            "livetrack: no real videos (no folder ../shared/realdata beside the repository; "
+            "give --data or set LIVETRACK_REALDATA): scoring the look-alikes only",
+            file=sys.stderr,
+        )
+        if video:
+            raise InputError("--video needs the real videos' folder")
+    else:
+        sources += bench.real_sources(folder, videos=video, max_frames=frames)
+    if simulated:
+        n_sim = sim_frames if frames is None else min(frames, sim_frames)
+        sources += bench.lookalike_sources(seed=seed, n_frames=n_sim)
+    if not sources:
+        raise InputError("nothing to score: no real videos and --no-simulated")
+
+    def progress(message: str) -> None:
+        print(f"  … {message}", file=sys.stderr, flush=True)
+
+    rows = bench.run_real(sources, localizers, gate_px=gate, progress=progress)
+    table = bench.real_markdown(rows, gate_px=gate)
+    print(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "real.md").write_text(table)
+        bench.real_frame(rows).to_csv(out / "real.csv", index=False)
+        print(f"wrote {out / 'real.md'} and {out / 'real.csv'}", file=sys.stderr)
+    if any(r.note.startswith("failed") for r in rows):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``bench`` command group to the ``livetrack`` CLI."""
     app.add_typer(bench_app, name="bench")
