@@ -709,7 +709,8 @@ def _footnotes(rows: Sequence[RealRow], by_source: dict[str, dict[str, RealRow]]
     lines.append("")
     lines.append(
         f"Timed on {cpu_name()} ({os.cpu_count()} logical CPUs), after one untimed frame; "
-        "`defaults` is `livetrack.locate(frames)` with no options. The real references "
+        "`defaults` is `livetrack.locate(frames)` with no options "
+        f"(model {_default_model()!r} in this run). The real references "
         "were made with trackpy.locate (see their README), so trackpy's distances to them "
         "are near zero by construction; only the simulated rows measure accuracy."
     )
@@ -718,3 +719,13 @@ def _footnotes(rows: Sequence[RealRow], by_source: dict[str, dict[str, RealRow]]
         lines.append("")
         lines += [f"- {r.localizer} on {r.source}: {r.note}" for r in failed]
     return lines
+
+
+def _default_model() -> str:
+    """Return the model ``livetrack.locate`` uses when given none, as this checkout has it."""
+    import inspect
+
+    from livetrack._api import locate
+
+    default = inspect.signature(locate).parameters["model"].default
+    return str(default)
