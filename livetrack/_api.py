@@ -18,7 +18,7 @@ CLASSICAL_METHODS = ("centroid", "radial", "mle")
 
 def locate(
     frames: np.ndarray,
-    model: str = "spots",
+    model: str = "auto",
     *,
     method: str | None = None,
     backend: str = "auto",
@@ -31,8 +31,9 @@ def locate(
     frames
         A 2-D frame (rows, columns) or a 3-D stack (frames, rows, columns).
     model
-        CNN model: a shipped name (``"spots"``, ``"rings"``) or a model folder.
-        Ignored when ``method`` is given.
+        CNN model: ``"auto"`` (the default: the input scale, polarity and noise model
+        chosen from the data and logged in one line), a shipped name (``"spots"``,
+        ``"rings"``) or a model folder. Ignored when ``method`` is given.
     method
         A classical localizer instead of the CNN: ``"centroid"`` (Crocker–Grier),
         ``"radial"`` (radial symmetry) or ``"mle"`` (Gaussian maximum likelihood).
@@ -92,7 +93,7 @@ def _check_cnn_options(cnn_locate: Any, options: dict[str, Any]) -> None:
 
 def track(
     frames: np.ndarray,
-    model: str = "spots",
+    model: str = "auto",
     *,
     method: str | None = None,
     backend: str = "auto",

@@ -1,5 +1,6 @@
 """Run trained CNN localizers: backends (ONNX Runtime, PyTorch), the localizer, ``locate``."""
 
+from livetrack.infer._auto import AutoChoice, AutoLocalizer, choose_auto
 from livetrack.infer._backends import (
     AUTO_ORDER,
     Backend,
@@ -15,12 +16,15 @@ from livetrack.infer._speed import SpeedResult, measure_speed, speed_markdown
 
 __all__ = [
     "AUTO_ORDER",
+    "AutoChoice",
+    "AutoLocalizer",
     "Backend",
     "CNNLocalizer",
     "OnnxRuntimeBackend",
     "SpeedResult",
     "TorchBackend",
     "backend_names",
+    "choose_auto",
     "default_threads",
     "locate",
     "make_backend",

@@ -24,12 +24,14 @@ from livetrack.localize._options import (
     RadialSymmetryOptions,
 )
 from livetrack.localize._radial import radial_symmetry_center
+from livetrack.localize._scale import FeatureScale, bin_frames, measure_feature_scale
 
 __all__ = [
     "METHODS",
     "CentroidLocalizer",
     "CentroidOptions",
     "DetectionOptions",
+    "FeatureScale",
     "GaussianFit",
     "GaussianMLELocalizer",
     "GaussianMLEOptions",
@@ -38,8 +40,10 @@ __all__ = [
     "RadialSymmetryOptions",
     "TruthLocalizer",
     "bandpass",
+    "bin_frames",
     "fit_gaussian_mle",
     "locate",
     "make_localizer",
+    "measure_feature_scale",
     "radial_symmetry_center",
 ]

@@ -25,20 +25,26 @@ from livetrack.model._decode import (
     find_peaks,
 )
 from livetrack.model._io import (
-    SHIPPED_MODELS_DIR,
+    ModelDir,
+    ModelEntry,
     available_models,
     export_onnx,
+    find_models,
     load_model,
     load_net,
+    model_dirs,
     model_search_path,
     resolve_model_dir,
     save_model,
+    shipped_models_dir,
+    user_models_dir,
 )
 from livetrack.model._normalize import (
     NormalizationConfig,
     frame_statistics,
     normalize_frame,
     pad_batch,
+    scale_noise,
     soft_clip,
 )
 from livetrack.model._temporal import CausalStream, fuse_logits, neighbour_indices
@@ -50,9 +56,10 @@ __all__ = [
     "FORMAT_VERSION",
     "MAP_CHANNELS",
     "REFINE_MODES",
-    "SHIPPED_MODELS_DIR",
     "CausalStream",
     "LocalizationNet",
+    "ModelDir",
+    "ModelEntry",
     "ModelSpec",
     "NetConfig",
     "NormalizationConfig",
@@ -65,11 +72,13 @@ __all__ = [
     "decode_maps",
     "empty_table",
     "export_onnx",
+    "find_models",
     "find_peaks",
     "frame_statistics",
     "fuse_logits",
     "load_model",
     "load_net",
+    "model_dirs",
     "model_search_path",
     "neighbour_indices",
     "normalize_frame",
@@ -77,7 +86,10 @@ __all__ = [
     "quantize_model",
     "resolve_model_dir",
     "save_model",
+    "scale_noise",
+    "shipped_models_dir",
     "soft_clip",
+    "user_models_dir",
 ]
 
 

@@ -10,6 +10,7 @@ to photons first (which changes nothing for the net but gives ``mass`` in photon
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,9 @@ def _median(values: np.ndarray) -> float:
     return float(part[k]) if n % 2 else 0.5 * (float(part[k - 1]) + float(part[k]))
 
 
-def frame_statistics(frame: np.ndarray, subsample: int = 4) -> tuple[float, float]:
+def frame_statistics(
+    frame: np.ndarray, subsample: int = 4, scale_px: float | None = None
+) -> tuple[float, float]:
     """Return the robust background level and noise scale of one frame.
 
     Parameters
@@ -74,6 +77,9 @@ def frame_statistics(frame: np.ndarray, subsample: int = 4) -> tuple[float, floa
         2-D image (any real dtype).
     subsample : int
         Row/column step used for the statistics (1 uses every pixel).
+    scale_px : float, optional
+        The particles' scale, for frames whose noise is spatially correlated: the noise is
+        then the larger of the pixel noise and :func:`scale_noise` at this scale.
 
     Returns
     -------
@@ -113,9 +119,54 @@ def frame_statistics(frame: np.ndarray, subsample: int = 4) -> tuple[float, floa
             # Nearly empty, quantized frames (photon counts ~0) have MAD 0; fall back on the
             # root-mean-square difference so the scale still reflects the noise present.
             noise = float(np.sqrt(np.mean(dev.astype(np.float64) ** 2) / 2.0))
+    if scale_px is not None:
+        noise = max(noise, scale_noise(frame, scale_px, step))
     if not np.isfinite(noise) or noise <= 0.0:
         noise = 1.0
     return background, noise
+
+
+@lru_cache(maxsize=16)
+def _log_kernel_norm(sigma_px: float) -> float:
+    """L2 norm of the impulse response of ``gaussian_laplace(., sigma_px)`` (white-noise gain)."""
+    from scipy import ndimage
+
+    n = 2 * int(4 * sigma_px + 2) + 1
+    delta = np.zeros((n, n))
+    delta[n // 2, n // 2] = 1.0
+    return float(np.sqrt((ndimage.gaussian_laplace(delta, sigma_px, mode="constant") ** 2).sum()))
+
+
+def scale_noise(frame: np.ndarray, sigma_px: float, subsample: int = 1) -> float:
+    """Return the white-noise equivalent noise of a frame at the scale of its particles.
+
+    The frame's Laplacian of Gaussian at ``sigma_px`` is what a particle of that size stands
+    out of. Its robust (MAD) spread, divided by the filter's gain for white noise, is the
+    per-pixel noise a white-noise frame would need to scatter as much at that scale. For
+    white noise it equals the pixel noise; spatially correlated noise (compression blocks,
+    demosaicing, binning, denoising) and background texture make it larger, while they
+    shrink the neighbouring-pixel differences :func:`frame_statistics` measures.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        2-D image.
+    sigma_px : float
+        Scale of the particles (Gaussian sigma), in pixels.
+    subsample : int
+        Row/column step of the pixels the spread is taken over.
+
+    Returns
+    -------
+    float
+        Noise scale in the frame's units (>= 0).
+    """
+    from scipy import ndimage
+
+    response = ndimage.gaussian_laplace(np.asarray(frame, dtype=np.float32), sigma_px)
+    sample = response[:: max(1, subsample), :: max(1, subsample)]
+    mad = _median(np.abs(sample - np.float32(_median(sample.ravel()))).ravel())
+    return float(_MAD_TO_STD * mad / _log_kernel_norm(float(sigma_px)))
 
 
 def normalize_frame(

@@ -1,0 +1,392 @@
+"""``model="auto"``: the CNN set up from the data, for particles of any size and contrast.
+
+The shipped networks were trained on spots with sigma 0.7--3 px in white noise. Real
+videos show microspheres 20--60 px across, dark particles on bright backgrounds, and noise
+that compression and camera smoothing have made spatially correlated. The auto mode
+measures the particles' size and polarity (:func:`livetrack.localize.measure_feature_scale`),
+bins the frames so that the particles fall in the training range, inverts dark ones,
+measures the noise at the particles' scale when it is correlated, runs the network, maps
+the positions back, and drops the clutter a clear gap separates from the particles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from livetrack._errors import InputError
+from livetrack._stack import as_stack
+from livetrack.infer._localizer import CNNLocalizer
+from livetrack.localize import FeatureScale, bin_frames, measure_feature_scale
+from livetrack.model import empty_table, frame_statistics, scale_noise
+
+__all__ = ["AutoChoice", "AutoLocalizer", "choose_auto", "clutter_cut", "strength_cut"]
+
+log = logging.getLogger("livetrack.infer")
+
+#: Largest particle scale (sigma, px) the network sees unbinned; the training range ends at 3.
+_LARGEST_SIGMA = 2.5
+#: Scale the network sees binned particles at: the middle of its training range.
+_TARGET_SIGMA = 1.5
+#: Noise at the particles' scale above this multiple of the pixel noise counts as correlated.
+_CORRELATED = 1.25
+#: A gap in detection strength that separates clutter from particles: a ratio of at least
+#: this between consecutive strengths ...
+_GAP_RATIO = 3.0
+#: ... whose lower side is no stronger than this (noise units): barely significant clutter.
+_CLUTTER_MAX_Z = 10.0
+#: Strength below which no detection counts where the particles are bright ...
+_FLOOR_Z = 3.0
+#: ... as a fraction of the strength of the brighter particles (the upper quartile).
+_FLOOR_FRACTION = 0.2
+#: Half side of the CNN's mass window (``decode_maps``' default): z is mass over its noise.
+_MASS_HALF_PX = 3
+#: Frames of detections a live stream pools to find the clutter gap.
+_LIVE_POOL_FRAMES = 20
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """What the auto mode runs, chosen from the data.
+
+    Attributes
+    ----------
+    model : str
+        The network (a shipped model name).
+    polarity : {"bright", "dark"}
+        Dark particles are inverted before the network.
+    sigma_px : float
+        The particles' scale (Gaussian sigma) in the input's pixels.
+    bin_factor : int
+        Frames are averaged in ``bin_factor`` squares before the network.
+    noise_scale_px : float or None
+        Scale (binned pixels) the noise is measured at, where it is spatially correlated;
+        None for white noise (the pixel noise, as in training).
+    correlation : float
+        Measured noise at the particles' scale over the pixel noise (1 for white noise).
+    measured : bool
+        Whether size and polarity were measured (False: both given as hints).
+    """
+
+    model: str
+    polarity: Literal["bright", "dark"]
+    sigma_px: float
+    bin_factor: int
+    noise_scale_px: float | None
+    correlation: float
+    measured: bool = True
+
+    def line(self) -> str:
+        """One line saying what was chosen and why."""
+        how = "measured" if self.measured else "given"
+        binned = (
+            f"frames binned {self.bin_factor}x{self.bin_factor} so they fall in the "
+            f"network's range (sigma 0.7-3 px)"
+            if self.bin_factor > 1
+            else "in the network's range, frames as they are"
+        )
+        noise = (
+            f"noise measured at the particle scale ({self.correlation:.1f}x the pixel noise: "
+            "spatially correlated)"
+            if self.noise_scale_px is not None
+            else "white pixel noise"
+        )
+        return (
+            f"auto: model {self.model!r}; {self.polarity} particles of sigma "
+            f"{self.sigma_px:.1f} px ({how}), {binned}; {noise}"
+        )
+
+
+def choose_auto(
+    frames: np.ndarray,
+    *,
+    diameter_px: float | None = None,
+    invert: bool | None = None,
+    model: str = "spots",
+) -> AutoChoice:
+    """Choose the network's input scale, polarity and noise model for a movie.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        ``(T, H, W)`` stack or one frame.
+    diameter_px : float, optional
+        The feature diameter, as a trackpy user gives it (about 4 sigma); measured if None.
+    invert : bool, optional
+        True: dark particles on a bright background; False: bright ones; measured if None.
+    model : str
+        The network to run.
+
+    Returns
+    -------
+    AutoChoice
+    """
+    stack = as_stack(frames)
+    if diameter_px is not None and not diameter_px > 0:
+        raise InputError(f"diameter must be positive, got {diameter_px}")
+    measured: FeatureScale | None = None
+    if diameter_px is None or invert is None:
+        measured = measure_feature_scale(stack)
+    sigma = diameter_px / 4.0 if diameter_px is not None else measured.sigma_px  # type: ignore[union-attr]
+    if invert is None:
+        polarity = measured.polarity  # type: ignore[union-attr]
+    else:
+        polarity = "dark" if invert else "bright"
+    factor = 1 if sigma <= _LARGEST_SIGMA else max(1, round(sigma / _TARGET_SIGMA))
+    sample = _network_input(stack[:: max(1, len(stack) // 3)][:3], factor, polarity)
+    net_sigma = sigma / factor
+    ratios = [
+        scale_noise(f, net_sigma) / frame_statistics(f, 1)[1] for f in sample if f.size >= 64
+    ]
+    correlation = float(np.median(ratios)) if ratios else 1.0
+    return AutoChoice(
+        model=model,
+        polarity=polarity,
+        sigma_px=float(sigma),
+        bin_factor=int(factor),
+        noise_scale_px=net_sigma if correlation > _CORRELATED else None,
+        correlation=correlation,
+        measured=measured is not None,
+    )
+
+
+def _network_input(stack: np.ndarray, factor: int, polarity: str) -> np.ndarray:
+    """Binned, polarity-corrected frames (the input unchanged where nothing needs doing)."""
+    if factor == 1 and polarity == "bright":
+        return stack
+    binned = bin_frames(stack, factor)
+    return -binned if polarity == "dark" else binned
+
+
+def clutter_cut(z: np.ndarray) -> float:
+    """Return the strength below which detections are clutter, or -inf if none stands apart.
+
+    A careful trackpy user sets ``minmass`` in the valley of the mass histogram between
+    the faint clutter and the particles. Here the valley must be a clear gap: consecutive
+    strengths (sorted) at least ``_GAP_RATIO`` apart, the lower of them barely significant
+    (``z <= _CLUTTER_MAX_Z``). Faint particles in white noise form a continuum of strengths
+    and are never cut; the faint peaks that compression blocks, halos and texture raise
+    beside bright particles are.
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        Detection strengths in noise units.
+
+    Returns
+    -------
+    float
+        Keep detections with ``z > cut``.
+    """
+    # Strengths below 1 noise unit are all equally insignificant: a gap is measured from 1.
+    s = np.sort(np.maximum(np.asarray(z, dtype=np.float64), 1.0))
+    if s.size < 2:
+        return -np.inf
+    ratios = s[1:] / s[:-1]
+    ratios[s[:-1] > _CLUTTER_MAX_Z] = 0.0
+    i = int(np.argmax(ratios))
+    return float(s[i]) if ratios[i] >= _GAP_RATIO else -np.inf
+
+
+def strength_cut(z: np.ndarray) -> float:
+    """Return the strength at or below which detections are dropped (-inf: none).
+
+    Two rules, the stricter wins. Where the particles are bright, a detection at the noise
+    level is not one of them: the floor is ``_FLOOR_Z`` noise units, lowered to a fifth
+    of the upper quartile's strength for faint scenes, so faint particles in white noise
+    keep every detection the network makes. And a clear gap in strength
+    (:func:`clutter_cut`) separates clutter from particles.
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        Detection strengths in noise units.
+
+    Returns
+    -------
+    float
+        Keep detections with ``z > cut``.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if z.size == 0:
+        return -np.inf
+    floor = min(_FLOOR_Z, _FLOOR_FRACTION * float(np.percentile(z, 75)))
+    return max(floor, clutter_cut(z))
+
+
+class AutoLocalizer:
+    """The CNN with its input scale, polarity and noise model chosen from the data.
+
+    Satisfies the ``Localizer`` protocol. The choice (:func:`choose_auto`) is made on the
+    first frames it sees (the whole stack in :meth:`locate_stack`, the first frame of a live
+    stream in :meth:`locate`) and logged in one line; :meth:`configure` makes it beforehand.
+
+    Parameters
+    ----------
+    backend, threshold, refine, batch_size
+        As for :class:`CNNLocalizer`.
+    diameter_px : float, optional
+        Feature diameter hint (about 4 sigma), instead of measuring it.
+    invert : bool, optional
+        Polarity hint: True for dark particles, False for bright ones.
+    model : str
+        The network the choice runs (``"spots"``).
+    """
+
+    def __init__(
+        self,
+        backend: str = "auto",
+        threshold: float | str | None = None,
+        refine: bool | None = None,
+        *,
+        diameter_px: float | None = None,
+        invert: bool | None = None,
+        batch_size: int = 4,
+        model: str | os.PathLike[str] = "spots",
+    ) -> None:
+        self.backend_name = backend
+        self.threshold = threshold
+        self.refine = refine
+        self.diameter_px = diameter_px
+        self.invert = invert
+        self.batch_size = batch_size
+        self.model = os.fspath(model)
+        self.choice: AutoChoice | None = None
+        self.cnn: CNNLocalizer | None = None
+        self._noise = 1.0
+        self._pool: list[np.ndarray] = []
+
+    def __repr__(self) -> str:
+        return f"AutoLocalizer({self.choice.line() if self.choice else 'not yet configured'})"
+
+    @property
+    def spec(self) -> Any:
+        """The model spec of the network (after :meth:`configure`)."""
+        return None if self.cnn is None else self.cnn.spec
+
+    def configure(self, frames: np.ndarray) -> AutoChoice:
+        """Choose scale, polarity and noise model on ``frames`` and build the network.
+
+        Parameters
+        ----------
+        frames : numpy.ndarray
+            A frame or a ``(T, H, W)`` stack of the movie to track.
+
+        Returns
+        -------
+        AutoChoice
+        """
+        stack = as_stack(frames, name="frames")
+        choice = choose_auto(
+            stack, diameter_px=self.diameter_px, invert=self.invert, model=self.model
+        )
+        self.cnn = CNNLocalizer(
+            model=choice.model,
+            backend=self.backend_name,
+            threshold=self.threshold,
+            batch_size=self.batch_size,
+            refine=self.refine,
+            noise_scale_px=choice.noise_scale_px,
+        )
+        sample = _network_input(stack[:: max(1, len(stack) // 3)][:3], choice.bin_factor, choice.polarity)
+        self._noise = float(
+            np.median([frame_statistics(f, 4, choice.noise_scale_px)[1] for f in sample])
+        )
+        self.choice = choice
+        self._pool = []
+        log.info(choice.line())
+        return choice
+
+    def prepare(self) -> None:
+        """Warm the network up, as :meth:`CNNLocalizer.prepare` (after :meth:`configure`)."""
+        if self.cnn is not None:
+            self.cnn.prepare()
+
+    def locate(self, image: np.ndarray, frame: int = 0) -> pd.DataFrame:
+        """Locate the particles in one frame of a live stream.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            2-D frame.
+        frame : int
+            Frame number written to the ``frame`` column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``frame, x, y, prob, sigma_x, sigma_y, mass`` in the input's pixels.
+        """
+        stack = as_stack(image, name="image")
+        if stack.shape[0] != 1:
+            raise InputError(
+                f"locate() takes one frame, got a stack of {stack.shape[0]}; use locate_stack()"
+            )
+        if self.cnn is None:
+            self.configure(stack)
+        cnn, choice = self.cnn, self.choice
+        assert cnn is not None and choice is not None  # set by configure()
+        table = cnn.locate(_network_input(stack, choice.bin_factor, choice.polarity)[0], frame)
+        z = self._strength(table)
+        # Clutter and particles are told apart on the recent frames' detections together.
+        self._pool = [*self._pool[-(_LIVE_POOL_FRAMES - 1) :], z]
+        keep = z > strength_cut(np.concatenate(self._pool))
+        return self._to_input_pixels(table[keep].reset_index(drop=True))
+
+    def locate_stack(
+        self, frames: np.ndarray, first_frame: int = 0, temporal_window: int = 1
+    ) -> pd.DataFrame:
+        """Locate the particles in every frame of a ``(T, H, W)`` stack.
+
+        Parameters
+        ----------
+        frames : numpy.ndarray
+            ``(T, H, W)`` stack or one 2-D frame.
+        first_frame : int
+            Frame number of ``frames[0]``.
+        temporal_window : int
+            As for :meth:`CNNLocalizer.locate_stack`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``frame, x, y, prob, sigma_x, sigma_y, mass`` in the input's pixels.
+        """
+        stack = as_stack(frames, name="frames")
+        if self.cnn is None:
+            self.configure(stack)
+        cnn, choice = self.cnn, self.choice
+        assert cnn is not None and choice is not None  # set by configure()
+        table = cnn.locate_stack(
+            _network_input(stack, choice.bin_factor, choice.polarity),
+            first_frame=first_frame,
+            temporal_window=temporal_window,
+        )
+        if table.empty:
+            return empty_table()
+        z = self._strength(table)
+        table = table[z > strength_cut(z)].reset_index(drop=True)
+        return self._to_input_pixels(table)
+
+    def _strength(self, table: pd.DataFrame) -> np.ndarray:
+        # The mass window's sum of white noise of unit variance has spread 2 * half + 1.
+        return table["mass"].to_numpy() / (self._noise * (2 * _MASS_HALF_PX + 1))
+
+    def _to_input_pixels(self, table: pd.DataFrame) -> pd.DataFrame:
+        f = self.choice.bin_factor if self.choice else 1
+        if f == 1:
+            return table
+        # Binned pixel i covers input pixels i*f .. i*f + f - 1, centred on i*f + (f - 1)/2.
+        table = table.copy()
+        for col in ("x", "y"):
+            table[col] = table[col] * f + (f - 1) / 2.0
+        for col in ("sigma_x", "sigma_y"):
+            table[col] = table[col] * f
+        # A binned pixel is the mean of f*f input pixels: mass as a sum over input pixels.
+        table["mass"] = table["mass"] * (f * f)
+        return table
