@@ -64,6 +64,11 @@ class CNNLocalizer:
         Refine detections as the model's config says (``spots``: Gaussian maximum-likelihood
         fit, ``rings``: radial-symmetry centre); defaults to on where the model has a
         refinement. Off is the fast mode: positions straight from the network.
+    noise_scale_px : float, optional
+        For frames whose noise is spatially correlated (compressed video, camera smoothing):
+        each frame is divided by the larger of its pixel noise and its noise at this scale
+        (:func:`livetrack.model.scale_noise`), so texture at the particles' scale does not
+        look significant. None (the default) uses the pixel noise, as in training.
 
     Notes
     -----
@@ -84,8 +89,12 @@ class CNNLocalizer:
         camera: Any = None,
         batch_size: int = 4,
         refine: bool | None = None,
+        noise_scale_px: float | None = None,
     ) -> None:
         self.spec = model if isinstance(model, ModelSpec) else load_model(model)
+        if noise_scale_px is not None and not noise_scale_px > 0:
+            raise InputError(f"noise_scale_px must be positive, got {noise_scale_px}")
+        self.noise_scale_px = noise_scale_px
         self.adaptive = isinstance(threshold, str)
         if self.adaptive and threshold != "adaptive":
             raise InputError(
@@ -328,7 +337,7 @@ class CNNLocalizer:
             frame = stack[i]
             if camera is not None:
                 frame = np.asarray(camera.to_photons(frame), dtype=np.float32)
-            bg, sd = frame_statistics(frame, norm.subsample)
+            bg, sd = frame_statistics(frame, norm.subsample, self.noise_scale_px)
             view = batch[i, 0, :h, :w]
             np.subtract(frame, np.float32(bg), out=view, dtype=np.float32, casting="unsafe")
             view *= np.float32(1.0 / sd)
@@ -486,11 +495,13 @@ def _cached_localizer(model: str, backend: str) -> CNNLocalizer:
 
 def locate(
     frame_or_stack: np.ndarray,
-    model: str | os.PathLike[str] = "spots",
+    model: str | os.PathLike[str] = "auto",
     backend: str = "auto",
     threshold: float | str | None = None,
     temporal_window: int = 1,
     refine: bool | None = None,
+    diameter_px: float | None = None,
+    invert: bool | None = None,
 ) -> pd.DataFrame:
     """Locate particles in a frame or a ``(T, H, W)`` stack with a CNN model.
 
@@ -499,7 +510,9 @@ def locate(
     frame_or_stack : numpy.ndarray
         2-D frame or 3-D stack (frames, rows, columns).
     model : str or path-like
-        Model name (``"spots"``, ``"rings"``) or folder.
+        ``"auto"`` (the default: the network's input scale, polarity and noise model chosen
+        from the data, see :class:`~livetrack.infer.AutoLocalizer`), a model name
+        (``"spots"``, ``"rings"``) or a model folder.
     backend : str
         ``"auto"``, ``"onnxruntime"`` or ``"torch"``.
     threshold : float or "adaptive", optional
@@ -510,12 +523,29 @@ def locate(
         :meth:`CNNLocalizer.locate_stack`); 1 uses single frames.
     refine : bool, optional
         Refinement on or off (see :class:`CNNLocalizer`); the model's default if None.
+    diameter_px : float, optional
+        ``model="auto"`` only: the particles' diameter (about 4 sigma), instead of measuring it.
+    invert : bool, optional
+        ``model="auto"`` only: True for dark particles on a bright background, False for
+        bright ones, instead of deciding from the data.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``frame, x, y, prob, sigma_x, sigma_y, mass``.
     """
+    if os.fspath(model) == "auto":
+        from livetrack.infer._auto import AutoLocalizer
+
+        auto = AutoLocalizer(
+            backend, threshold, refine, diameter_px=diameter_px, invert=invert
+        )
+        return auto.locate_stack(frame_or_stack, temporal_window=temporal_window)
+    if diameter_px is not None or invert is not None:
+        raise InputError(
+            f"diameter and invert are hints for model 'auto'; model {os.fspath(model)!r} "
+            "takes frames as they are"
+        )
     loc = _cached_localizer(os.fspath(model), backend)
     if threshold is not None or refine is not None:
         loc = CNNLocalizer(model=loc.spec, backend=loc.backend, threshold=threshold, refine=refine)
