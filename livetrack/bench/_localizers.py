@@ -11,9 +11,11 @@ import pandas as pd
 from livetrack._errors import InputError
 from livetrack.bench._scenes import Scene
 
-__all__ = ["CLASSICAL", "available_localizers"]
+__all__ = ["CLASSICAL", "DEFAULTS", "available_localizers"]
 
 CLASSICAL = ("centroid", "radial", "mle")
+#: Exactly what ``livetrack track`` / ``livetrack.locate`` do with no options.
+DEFAULTS = "defaults"
 
 Locate = Callable[[np.ndarray, int], pd.DataFrame]
 
@@ -80,6 +82,27 @@ class _WindowedLocate:
         return self.loc.locate_stack(frames, temporal_window=self.window)  # type: ignore[attr-defined]
 
 
+def _defaults(scene: Scene, camera: object) -> Locate:
+    """Locate as ``livetrack track`` does with no options: ``livetrack.locate`` on the movie."""
+    from livetrack._api import locate
+
+    return _WindowedLocate(_ApiLocate(locate), 1)
+
+
+class _ApiLocate:
+    """``livetrack.locate`` with no options, shaped like a localizer's ``locate_stack``."""
+
+    def __init__(self, locate: Callable[..., pd.DataFrame]) -> None:
+        self._locate = locate
+
+    def locate_stack(
+        self, frames: np.ndarray, first_frame: int = 0, temporal_window: int = 1
+    ) -> pd.DataFrame:
+        table = self._locate(frames)
+        table["frame"] += first_frame
+        return table
+
+
 def _shipped_models() -> list[str]:
     try:
         from livetrack.model import available_models
@@ -119,10 +142,11 @@ def available_localizers(
     Parameters
     ----------
     names
-        ``centroid``, ``radial``, ``mle`` or ``cnn:<model>`` (a shipped name or a model
+        ``defaults`` (``livetrack.locate`` with no options), ``centroid``, ``radial``,
+        ``mle`` or ``cnn:<model>`` (a shipped name or a model
         folder; ``:int8`` runs its int8 export, ``:fast`` skips refinement, ``:adaptive``
-        chooses the threshold per frame, ``:t3`` detects on 3-frame averages); None means the three
-        classical methods and a CNN for every shipped model.
+        chooses the threshold per frame, ``:t3`` detects on 3-frame averages); None means the
+        defaults, the three classical methods and a CNN for every shipped model.
 
     Returns
     -------
@@ -136,14 +160,16 @@ def available_localizers(
     """
     shipped = _shipped_models()
     if names is None:
-        names = [*CLASSICAL, *(f"cnn:{m}" for m in shipped)]
+        names = [DEFAULTS, *CLASSICAL, *(f"cnn:{m}" for m in shipped)]
     factories: dict[str, Callable[[Scene, object], Locate]] = {}
     for name in names:
-        if name in CLASSICAL:
+        if name == DEFAULTS:
+            factories[name] = _defaults
+        elif name in CLASSICAL:
             factories[name] = _classical(name)
         elif name.startswith("cnn:") and _is_model(parse_cnn(name)[0], shipped):
             factories[name] = _cnn(*parse_cnn(name))
         else:
-            known = ", ".join([*CLASSICAL, *(f"cnn:{m}" for m in shipped)])
+            known = ", ".join([DEFAULTS, *CLASSICAL, *(f"cnn:{m}" for m in shipped)])
             raise InputError(f"unknown localizer {name!r}; available: {known}")
     return factories

@@ -21,8 +21,8 @@ import pandas as pd
 
 from livetrack._errors import InputError
 from livetrack._stack import as_stack
-from livetrack.infer._localizer import CNNLocalizer
-from livetrack.localize import FeatureScale, bin_frames, measure_feature_scale
+from livetrack.infer._localizer import CNNLocalizer, _cached_localizer
+from livetrack.localize import FeatureScale, bin_frames, measure_feature_scale, window_stack
 from livetrack.model import empty_table, frame_statistics, scale_noise
 
 __all__ = ["AutoChoice", "AutoLocalizer", "choose_auto", "clutter_cut", "strength_cut"]
@@ -133,16 +133,15 @@ def choose_auto(
     if diameter_px is None or invert is None:
         measured = measure_feature_scale(stack)
     sigma = diameter_px / 4.0 if diameter_px is not None else measured.sigma_px  # type: ignore[union-attr]
-    if invert is None:
-        polarity = measured.polarity  # type: ignore[union-attr]
-    else:
-        polarity = "dark" if invert else "bright"
+    polarity: Literal["bright", "dark"] = (
+        measured.polarity  # type: ignore[union-attr]
+        if invert is None
+        else ("dark" if invert else "bright")
+    )
     factor = 1 if sigma <= _LARGEST_SIGMA else max(1, round(sigma / _TARGET_SIGMA))
     sample = _network_input(stack[:: max(1, len(stack) // 3)][:3], factor, polarity)
     net_sigma = sigma / factor
-    ratios = [
-        scale_noise(f, net_sigma) / frame_statistics(f, 1)[1] for f in sample if f.size >= 64
-    ]
+    ratios = [scale_noise(f, net_sigma) / frame_statistics(f, 1)[1] for f in sample if f.size >= 64]
     correlation = float(np.median(ratios)) if ratios else 1.0
     return AutoChoice(
         model=model,
@@ -285,15 +284,20 @@ class AutoLocalizer:
         choice = choose_auto(
             stack, diameter_px=self.diameter_px, invert=self.invert, model=self.model
         )
+        # The model and its backend session are loaded once per process (the session is
+        # what costs); the localizer itself, with its per-stream state, is this one's own.
+        shared = _cached_localizer(choice.model, self.backend_name)
         self.cnn = CNNLocalizer(
-            model=choice.model,
-            backend=self.backend_name,
+            model=shared.spec,
+            backend=shared.backend,
             threshold=self.threshold,
             batch_size=self.batch_size,
             refine=self.refine,
             noise_scale_px=choice.noise_scale_px,
         )
-        sample = _network_input(stack[:: max(1, len(stack) // 3)][:3], choice.bin_factor, choice.polarity)
+        sample = _network_input(
+            stack[:: max(1, len(stack) // 3)][:3], choice.bin_factor, choice.polarity
+        )
         self._noise = float(
             np.median([frame_statistics(f, 4, choice.noise_scale_px)[1] for f in sample])
         )
@@ -331,8 +335,9 @@ class AutoLocalizer:
             self.configure(stack)
         cnn, choice = self.cnn, self.choice
         assert cnn is not None and choice is not None  # set by configure()
-        table = cnn.locate(_network_input(stack, choice.bin_factor, choice.polarity)[0], frame)
-        z = self._strength(table)
+        net_input = _network_input(stack, choice.bin_factor, choice.polarity)
+        table = cnn.locate(net_input[0], frame)
+        z = self._strength(table, net_input, frame)
         # Clutter and particles are told apart on the recent frames' detections together.
         self._pool = [*self._pool[-(_LIVE_POOL_FRAMES - 1) :], z]
         keep = z > strength_cut(np.concatenate(self._pool))
@@ -362,20 +367,42 @@ class AutoLocalizer:
             self.configure(stack)
         cnn, choice = self.cnn, self.choice
         assert cnn is not None and choice is not None  # set by configure()
+        net_input = _network_input(stack, choice.bin_factor, choice.polarity)
         table = cnn.locate_stack(
-            _network_input(stack, choice.bin_factor, choice.polarity),
-            first_frame=first_frame,
-            temporal_window=temporal_window,
+            net_input, first_frame=first_frame, temporal_window=temporal_window
         )
         if table.empty:
             return empty_table()
-        z = self._strength(table)
+        z = self._strength(table, net_input, first_frame)
         table = table[z > strength_cut(z)].reset_index(drop=True)
         return self._to_input_pixels(table)
 
-    def _strength(self, table: pd.DataFrame) -> np.ndarray:
-        # The mass window's sum of white noise of unit variance has spread 2 * half + 1.
-        return table["mass"].to_numpy() / (self._noise * (2 * _MASS_HALF_PX + 1))
+    def _strength(self, table: pd.DataFrame, frames: np.ndarray, first_frame: int) -> np.ndarray:
+        """Each detection's brightness above its local background, in noise units.
+
+        The sum over a ``2 * half + 1`` square less the local background, the median of the
+        ring ``2 * half`` to ``4 * half`` pixels away (the frame median the network's
+        ``mass`` subtracts is not the local background under uneven illumination). For
+        white noise of unit variance the sum spreads by ``2 * half + 1``.
+        """
+        h = _MASS_HALF_PX
+        outer = 4 * h
+        span = np.abs(np.arange(-outer, outer + 1))
+        box = np.maximum(span[:, None], span[None, :])
+        inner, annulus = box <= h, box > 2 * h
+        z = np.empty(len(table))
+        for t, rows in table.groupby("frame").indices.items():
+            frame = np.asarray(frames[int(t) - first_frame], dtype=np.float32)
+            r = np.clip(np.rint(table["y"].to_numpy()[rows]).astype(int), 0, frame.shape[0] - 1)
+            c = np.clip(np.rint(table["x"].to_numpy()[rows]).astype(int), 0, frame.shape[1] - 1)
+            windows, valid = window_stack(frame, r, c, outer, fill=np.nan)
+            # The median of a ring beyond the particle's halo: neither the halo nor a
+            # neighbour pulls it, and a smooth illumination gradient cancels.
+            ring = np.where(valid & annulus, windows, np.nan).reshape(len(rows), -1)
+            background = np.nan_to_num(np.nanmedian(ring, axis=1))
+            core = valid & inner
+            z[rows] = np.where(core, windows - background[:, None, None], 0.0).sum(axis=(1, 2))
+        return z / (self._noise * (2 * h + 1))
 
     def _to_input_pixels(self, table: pd.DataFrame) -> pd.DataFrame:
         f = self.choice.bin_factor if self.choice else 1

@@ -5,7 +5,7 @@ return DataFrames in trackpy's convention: x is the column and y the row in pixe
 centre of pixel (0, 0) is (0, 0), with columns frame, x, y, mass plus method-specific ones.
 """
 
-from livetrack.localize._detect import bandpass
+from livetrack.localize._detect import bandpass, window_stack
 from livetrack.localize._localizers import (
     METHODS,
     CentroidLocalizer,
@@ -46,4 +46,5 @@ __all__ = [
     "make_localizer",
     "measure_feature_scale",
     "radial_symmetry_center",
+    "window_stack",
 ]

@@ -61,8 +61,9 @@ class FeatureScale:
 
 
 def bin_frames(frames: np.ndarray, factor: int) -> np.ndarray:
-    """Average ``factor`` x ``factor`` blocks of every frame (rows and columns that do not fill
-    a block at the far edges are dropped).
+    """Average ``factor`` x ``factor`` blocks of every frame.
+
+    Rows and columns that do not fill a block at the far edges are dropped.
 
     Parameters
     ----------

@@ -1,0 +1,128 @@
+"""model='auto': scale, polarity and noise model chosen from the data."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import livetrack
+from livetrack import evaluate, simulate
+from livetrack._errors import InputError
+from livetrack.infer import AutoLocalizer, CNNLocalizer, choose_auto
+from livetrack.infer._auto import clutter_cut, strength_cut
+
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+
+
+def _jaccard(movie, table, gate=3.0):
+    return evaluate.score(movie.truth, table, gate_px=gate)
+
+
+@pytest.fixture(scope="module")
+def spheres():
+    return simulate.compressed_spheres(n_frames=4, shape=(256, 256), n_particles=6, seed=4)
+
+
+@pytest.fixture(scope="module")
+def colloids():
+    return simulate.dark_colloids(n_frames=3, seed=5)
+
+
+@pytest.fixture(scope="module")
+def spots():
+    return simulate.simulate_movie(n_frames=3, n_particles=60, shape=(192, 192), snr=5, seed=6)
+
+
+def test_clutter_cut_finds_a_clear_gap_only():
+    assert clutter_cut(np.array([0.2, 1.5, 2.0, 40.0, 45.0])) == pytest.approx(2.0)
+    # A continuum of faint particles has no gap.
+    assert clutter_cut(np.linspace(1.0, 30.0, 50)) == -np.inf
+    # A gap above strong detections is not clutter (bright aggregates beside particles).
+    assert clutter_cut(np.array([20.0, 22.0, 200.0])) == -np.inf
+    assert clutter_cut(np.array([5.0])) == -np.inf
+
+
+def test_strength_cut_floor_follows_the_scene():
+    bright = np.r_[np.full(20, 50.0), [0.5, 2.5]]
+    assert strength_cut(bright) >= 2.5
+    faint = np.linspace(0.5, 5.0, 40)  # SNR 2 scene: keep what is not at the noise level
+    assert strength_cut(faint) == pytest.approx(0.2 * np.percentile(faint, 75))
+    assert (faint > strength_cut(faint)).mean() >= 0.9
+    assert strength_cut(np.array([])) == -np.inf
+
+
+def test_white_noise_spots_run_as_they_are(spots):
+    choice = choose_auto(spots.frames)
+    assert (choice.polarity, choice.bin_factor, choice.noise_scale_px) == ("bright", 1, None)
+    assert "frames as they are" in choice.line()
+
+
+def test_large_compressed_spheres_are_binned_with_correlated_noise(spheres):
+    choice = choose_auto(spheres.frames)
+    assert choice.polarity == "bright"
+    assert choice.bin_factor >= 3
+    assert f"binned {choice.bin_factor}x{choice.bin_factor}" in choice.line()
+
+
+def test_dark_colloids_are_inverted(colloids):
+    assert choose_auto(colloids.frames).polarity == "dark"
+
+
+def test_hints_replace_the_measurement(spots):
+    choice = choose_auto(spots.frames, diameter_px=24, invert=True)
+    assert (choice.polarity, choice.sigma_px, choice.bin_factor) == ("dark", 6.0, 4)
+    assert not choice.measured
+    with pytest.raises(InputError, match="diameter"):
+        choose_auto(spots.frames, diameter_px=-3)
+
+
+def test_spheres_found_and_nothing_else(spheres):
+    table = livetrack.locate(spheres.frames)
+    s = _jaccard(spheres, table)
+    assert s.recall >= 0.98
+    assert s.precision >= 0.98
+    assert s.rmse < 1.0
+
+
+def test_dark_colloids_found(colloids):
+    s = _jaccard(colloids, livetrack.locate(colloids.frames))
+    assert s.jaccard >= 0.9
+
+
+def test_white_noise_result_is_the_models(spots):
+    auto = livetrack.locate(spots.frames)
+    plain = CNNLocalizer("spots").locate_stack(spots.frames)
+    # Same network, same input: auto only may drop insignificant clutter.
+    merged = auto.merge(plain, on=["frame", "x", "y"], how="left", indicator=True)
+    assert (merged["_merge"] == "both").all()
+    assert len(auto) >= 0.98 * len(plain)
+
+
+def test_live_stream_matches_the_stack(spheres):
+    live = AutoLocalizer()
+    tables = [live.locate(f, i) for i, f in enumerate(spheres.frames)]
+    assert live.choice is not None and live.choice.bin_factor >= 3
+    s = _jaccard(spheres, pd.concat(tables, ignore_index=True))
+    assert s.jaccard >= 0.95
+    with pytest.raises(InputError, match="one frame"):
+        live.locate(spheres.frames[:2])
+
+
+def test_hints_are_for_auto_only(spots):
+    with pytest.raises(InputError, match="hints for model 'auto'"):
+        livetrack.locate(spots.frames, "spots", invert=True)
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real videos not found at {REALDATA}")
+def test_real_video_smoke():
+    from livetrack._stack import read_stack
+
+    frames = read_stack(REALDATA / "deeptrack_example2.mp4")[:10]
+    ref = pd.read_csv(REALDATA / "deeptrack_example2_ref.csv")
+    table = livetrack.locate(frames)
+    assert table.groupby("frame").size().reindex(range(10), fill_value=0).eq(1).all()
+    for t in range(10):
+        r = ref[ref.frame == t][["x", "y"]].to_numpy()[0]
+        p = table[table.frame == t][["x", "y"]].to_numpy()[0]
+        assert np.hypot(*(r - p)) < 1.5
