@@ -1,18 +1,24 @@
 """Saved models: self-describing folders with config.json, weights.pt and model.onnx.
 
-A name such as ``"spots"`` resolves to ``<repo>/calibration/spots`` (or to a folder of that
-name under any directory listed in the ``LIVETRACK_MODEL_PATH`` environment variable, which
-is searched first); anything else is taken as a folder path.
+A model is given by folder or by name. A name such as ``"spots"`` is looked up, in order,
+in the folders listed in ``LIVETRACK_MODEL_PATH`` (separated by ``os.pathsep``), in the
+user-data folder (``platformdirs.user_data_dir("livetrack") / "models"``) and among the
+shipped models; the first folder of that name wins. The shipped models live in
+``calibration/`` in the repository and install as the package ``livetrack._shipped``, found
+with ``importlib.resources``, so an editable and a wheel install resolve names alike.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livetrack._errors import ModelFileError
+from livetrack._extras import require
 from livetrack.model._config import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -26,47 +32,158 @@ from livetrack.model._normalize import NormalizationConfig
 if TYPE_CHECKING:
     from livetrack.model._net import LocalizationNet
 
-#: Where the shipped models live (calibration/ at the repository root).
-SHIPPED_MODELS_DIR = Path(__file__).resolve().parents[2] / "calibration"
+#: The package that holds the shipped models (``calibration/`` in the repository).
+SHIPPED_PACKAGE = "livetrack._shipped"
+#: Environment variable of extra model folders, searched first.
+MODEL_PATH_ENV = "LIVETRACK_MODEL_PATH"
 
 ONNX_OPSET = 17
 
 
-def model_search_path() -> list[Path]:
-    """Return the directories searched for named models, highest priority first."""
-    extra = os.environ.get("LIVETRACK_MODEL_PATH", "")
-    dirs = [Path(p) for p in extra.split(os.pathsep) if p]
-    return [*dirs, SHIPPED_MODELS_DIR]
+@dataclass(frozen=True)
+class ModelDir:
+    """A folder searched for named models.
+
+    Attributes
+    ----------
+    path : Path
+        The folder; each model is a subfolder named like the model.
+    source : str
+        Where the folder comes from: ``"LIVETRACK_MODEL_PATH"``, ``"user"`` or
+        ``"shipped"``.
+    """
+
+    path: Path
+    source: str
 
 
-def available_models() -> list[str]:
-    """Return the names of the models found on the search path."""
-    names: set[str] = set()
-    for d in model_search_path():
-        if d.is_dir():
-            names.update(p.parent.name for p in d.glob("*/config.json"))
-    return sorted(names)
+@dataclass(frozen=True)
+class ModelEntry:
+    """A named model found on the search path (see :func:`find_models`).
+
+    Attributes
+    ----------
+    name : str
+        The name it resolves by (its folder's name).
+    folder : Path
+        Its folder.
+    source : str
+        The :attr:`ModelDir.source` of the folder it was found in.
+    shadowed : bool
+        True when a folder earlier on the search path has the same name, so the name
+        resolves to that one instead.
+    """
+
+    name: str
+    folder: Path
+    source: str
+    shadowed: bool = False
 
 
-def resolve_model_dir(name_or_folder: str | os.PathLike[str]) -> Path:
-    """Return the folder of a model given by name or path.
+def shipped_models_dir() -> Path | None:
+    """Return the folder of the shipped models, or None if this install has none.
 
     Raises
     ------
     ModelFileError
-        If no such model folder exists.
+        If the package is installed somewhere the models are not plain files (a zip).
+    """
+    try:
+        root = importlib.resources.files(SHIPPED_PACKAGE)
+    except ModuleNotFoundError:
+        return None
+    # ONNX Runtime and torch open models by file name: a zipped install cannot serve them.
+    if not isinstance(root, Path):
+        raise ModelFileError(f"shipped models at {root} are not plain files; install unzipped")
+    return root
+
+
+def user_models_dir() -> Path:
+    """Return the user's model folder: ``platformdirs.user_data_dir("livetrack") / "models"``.
+
+    It need not exist; put a model folder there (``<it>/<name>/config.json``) to use it by
+    name.
+    """
+    import platformdirs
+
+    # appauthor=False: on Windows the folder is ...\AppData\Local\livetrack, not
+    # ...\livetrack\livetrack.
+    return Path(platformdirs.user_data_dir("livetrack", appauthor=False)) / "models"
+
+
+def model_dirs() -> list[ModelDir]:
+    """Return the folders searched for named models, highest priority first."""
+    extra = os.environ.get(MODEL_PATH_ENV, "")
+    dirs = [ModelDir(Path(p), MODEL_PATH_ENV) for p in extra.split(os.pathsep) if p]
+    dirs.append(ModelDir(user_models_dir(), "user"))
+    shipped = shipped_models_dir()
+    if shipped is not None:
+        dirs.append(ModelDir(shipped, "shipped"))
+    return dirs
+
+
+def model_search_path() -> list[Path]:
+    """Return the directories searched for named models, highest priority first."""
+    return [d.path for d in model_dirs()]
+
+
+def find_models() -> list[ModelEntry]:
+    """Return every named model on the search path, in search order.
+
+    A model is a subfolder holding ``config.json``. A name found in two folders is listed
+    twice; the later entry is ``shadowed``.
+    """
+    entries: list[ModelEntry] = []
+    seen: set[str] = set()
+    for d in model_dirs():
+        if not d.path.is_dir():
+            continue
+        for cfg in sorted(d.path.glob("*/config.json")):
+            name = cfg.parent.name
+            entries.append(ModelEntry(name, cfg.parent, d.source, shadowed=name in seen))
+            seen.add(name)
+    return entries
+
+
+def available_models() -> list[str]:
+    """Return the names of the models found on the search path."""
+    return sorted({e.name for e in find_models()})
+
+
+def _is_bare_name(text: str) -> bool:
+    seps = {os.sep, "/", *([os.altsep] if os.altsep else [])}
+    return not any(s in text for s in seps) and text not in ("", ".", "..")
+
+
+def resolve_model_dir(name_or_folder: str | os.PathLike[str]) -> Path:
+    """Return the folder of a model given by folder or by name.
+
+    A path-like, or a string with a path separator, is a folder. A bare name is a folder
+    too if the current folder has a model folder of that name; otherwise it is looked up
+    on the search path (:func:`model_dirs`), where the first folder of that name wins.
+
+    Raises
+    ------
+    ModelFileError
+        If no such folder exists; the message says where it looked.
     """
     text = os.fspath(name_or_folder)
     path = Path(text)
-    if path.is_dir():
+    if not isinstance(name_or_folder, str) or not _is_bare_name(text):
+        if path.is_dir():
+            return path
+        raise ModelFileError(f"model folder not found: {path}")
+    if (path / "config.json").is_file():
         return path
-    if os.sep not in text and "/" not in text:
-        for d in model_search_path():
-            if (d / text).is_dir():
-                return d / text
-        known = ", ".join(available_models()) or "none"
-        raise ModelFileError(f"no model named {text!r} (available: {known})")
-    raise ModelFileError(f"model folder not found: {path}")
+    dirs = model_dirs()
+    for d in dirs:
+        if (d.path / text).is_dir():
+            return d.path / text
+    looked = "; ".join(f"{d.source} {d.path}" for d in dirs)
+    if not any(d.source == "shipped" for d in dirs):
+        looked += "; this install has no shipped models"
+    known = ", ".join(available_models()) or "none"
+    raise ModelFileError(f"no model named {text!r} (looked in: {looked}; available: {known})")
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -152,7 +269,7 @@ def load_net(spec: ModelSpec, device: str = "cpu") -> LocalizationNet:
     ModelFileError
         Weights that are corrupt or do not match the architecture.
     """
-    import torch
+    torch = require("torch", "the torch backend")
 
     from livetrack.model._net import LocalizationNet
 
@@ -179,7 +296,7 @@ def export_onnx(net: LocalizationNet, path: str | os.PathLike[str]) -> None:
     """
     import warnings
 
-    import torch
+    torch = require("torch", "ONNX export")
 
     from livetrack.model._net import PaddedInputNet, fold_batchnorm
 
@@ -236,7 +353,7 @@ def save_model(
     """
     import dataclasses
 
-    import torch
+    torch = require("torch", "saving a model")
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)

@@ -2,44 +2,44 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
-from livetrack._errors import LivetrackError
+from livetrack._extras import require
 from livetrack.pipeline._tracker import Callback, Tracker, TrackerOptions
 
 __all__ = ["default_localizer", "default_tracker", "localizer_name"]
 
-log = logging.getLogger("livetrack.pipeline")
-
 
 def default_localizer(model: str = "spots") -> Any:
-    """Return the shipped CNN localizer if it can be loaded, else the classical centroid.
+    """Return the CNN localizer of ``model``: the localizer a live session uses by default.
+
+    There is no silent fallback to a classical localizer: a session that asked for the CNN
+    and got the centroid would record worse tracks without saying so.
 
     Parameters
     ----------
     model
-        Name of the shipped CNN model (``livetrack.infer.CNNLocalizer(model)``).
+        Model name or folder (``livetrack.infer.CNNLocalizer(model)``).
 
     Returns
     -------
     object
         An object satisfying the ``Localizer`` protocol
         (``locate(image, frame=0) -> DataFrame``).
-    """
-    try:
-        from livetrack.infer import CNNLocalizer
-    except ImportError as exc:
-        log.info("CNN inference unavailable (%s); using the centroid localizer", exc)
-    else:
-        try:
-            return CNNLocalizer(model)
-        except (LivetrackError, OSError) as exc:
-            log.info("CNN model %r unavailable (%s); using the centroid localizer", model, exc)
-    from livetrack.localize import CentroidLocalizer
 
-    return CentroidLocalizer()
+    Raises
+    ------
+    ModelFileError
+        If the model is missing or unreadable; the one-line message says where it looked.
+    MissingExtraError
+        If ONNX Runtime is not installed (one line: what to install).
+    """
+    # The CNN's CPU engine; without it "auto" would fall to torch, not installed either.
+    require("onnxruntime", "the CNN localizer")
+    from livetrack.infer import CNNLocalizer
+
+    return CNNLocalizer(model)
 
 
 def localizer_name(localizer: Any) -> str:

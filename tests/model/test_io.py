@@ -1,4 +1,6 @@
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +154,120 @@ def test_ring_models_are_recognised_by_name_or_refinement():
     assert ModelSpec(name="rings", net=SMALL).for_rings
     assert ModelSpec(name="beads", net=SMALL, refine="radial").for_rings
     assert not ModelSpec(name="spots", net=SMALL, refine="gaussian").for_rings
+
+
+# --- The search path: folder, LIVETRACK_MODEL_PATH, the user-data folder, shipped models ---
+
+
+@pytest.fixture
+def search(tmp_path, monkeypatch):
+    """An isolated search path: no LIVETRACK_MODEL_PATH, the user-data folder in tmp_path."""
+    import platformdirs
+
+    data = tmp_path / "data"
+    monkeypatch.delenv("LIVETRACK_MODEL_PATH", raising=False)
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *a, **k: str(data))
+    monkeypatch.chdir(tmp_path)
+    return data / "models"
+
+
+def place(saved, folder, name):
+    folder.mkdir(parents=True, exist_ok=True)
+    return copy_model(saved[1], folder / name)
+
+
+def test_user_data_folder_comes_from_platformdirs(search):
+    from livetrack.model import user_models_dir
+
+    assert user_models_dir() == search
+
+
+def test_shipped_models_are_the_installed_package():
+    import importlib.resources
+
+    from livetrack.model import shipped_models_dir
+
+    shipped = shipped_models_dir()
+    assert shipped == importlib.resources.files("livetrack._shipped")
+    assert (shipped / "spots" / "config.json").is_file()
+
+
+def test_names_resolve_in_search_order(saved, search, tmp_path, monkeypatch):
+    from livetrack.model import shipped_models_dir
+
+    env_a, env_b = tmp_path / "a", tmp_path / "b"
+    in_b = place(saved, env_b, "spots")
+    in_user = place(saved, search, "spots")
+    # The user-data folder comes before the shipped models...
+    assert resolve_model_dir("spots") == in_user
+    # ... and LIVETRACK_MODEL_PATH before both, its folders in order (empty entries skipped).
+    monkeypatch.setenv("LIVETRACK_MODEL_PATH", os.pathsep.join([str(env_a), "", str(env_b)]))
+    assert resolve_model_dir("spots") == in_b
+    in_a = place(saved, env_a, "spots")
+    assert resolve_model_dir("spots") == in_a
+    monkeypatch.delenv("LIVETRACK_MODEL_PATH")
+    (in_user / "config.json").unlink()
+    for name in ("weights.pt", "model.onnx"):
+        (in_user / name).unlink()
+    in_user.rmdir()
+    assert resolve_model_dir("spots") == shipped_models_dir() / "spots"
+
+
+def test_model_dirs_name_their_sources(search, tmp_path, monkeypatch):
+    from livetrack.model import model_dirs, model_search_path, shipped_models_dir
+
+    monkeypatch.setenv("LIVETRACK_MODEL_PATH", str(tmp_path / "env"))
+    dirs = model_dirs()
+    assert [d.source for d in dirs] == ["LIVETRACK_MODEL_PATH", "user", "shipped"]
+    assert model_search_path() == [tmp_path / "env", search, shipped_models_dir()]
+
+
+def test_explicit_folders_come_before_names(saved, search, tmp_path, monkeypatch):
+    elsewhere = place(saved, tmp_path / "elsewhere", "spots")
+    assert resolve_model_dir(elsewhere) == elsewhere  # a path-like
+    assert resolve_model_dir(str(elsewhere)) == elsewhere  # a string with a separator
+    # A bare name is a folder when the current folder holds that model.
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert resolve_model_dir("spots") == Path("spots")
+    # A folder of that name without a model is not taken for one: the name is looked up.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rings").mkdir()
+    assert resolve_model_dir("rings").parent != Path(".")
+    assert resolve_model_dir("rings").name == "rings"
+
+
+def test_find_models_lists_each_with_its_source_and_flags_hidden_ones(saved, search):
+    from livetrack.model import available_models, find_models
+
+    place(saved, search, "spots")
+    place(saved, search, "mine")
+    entries = find_models()
+    by = {(e.name, e.source): e for e in entries}
+    assert not by["spots", "user"].shadowed and by["spots", "shipped"].shadowed
+    assert not by["mine", "user"].shadowed and not by["rings", "shipped"].shadowed
+    assert {"mine", "spots", "rings"} <= set(available_models())
+
+
+def test_a_missing_name_is_one_line_that_says_where_it_looked(search, tmp_path, monkeypatch):
+    from livetrack.model import shipped_models_dir
+
+    monkeypatch.setenv("LIVETRACK_MODEL_PATH", str(tmp_path / "env"))
+    with pytest.raises(ModelFileError) as err:
+        load_model("no-such-model")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "no model named 'no-such-model'" in message
+    for where in (tmp_path / "env", search, shipped_models_dir()):
+        assert str(where) in message
+    assert "LIVETRACK_MODEL_PATH" in message and "spots" in message
+
+
+def test_a_broken_model_on_the_path_is_an_error_not_the_shipped_one(saved, search):
+    broken = place(saved, search, "spots")
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="unreadable model config") as err:
+        load_model("spots")
+    assert str(broken) in str(err.value) and "\n" not in str(err.value)
+    (broken / "config.json").unlink()
+    with pytest.raises(ModelFileError, match=r"missing config\.json"):
+        load_model("spots")
