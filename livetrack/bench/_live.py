@@ -192,6 +192,54 @@ def soak(
     }
 
 
+_BUILD_SCRIPT = """
+import sys, time
+from livetrack.infer import CNNLocalizer
+from livetrack.pipeline import default_tracker
+model, threshold = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+if threshold == "default":
+    default_tracker()
+else:
+    default_tracker(CNNLocalizer(model, threshold=threshold))
+print(time.perf_counter() - t0)
+"""
+
+
+def tracker_build_seconds(model: str = "spots") -> dict[str, Any]:
+    """Time to build a live ``Tracker`` with the default model, each in a fresh process.
+
+    What a user waits for between asking for a tracker and its being ready for the first
+    frame: loading the model, starting the backend's session and the backend's warm-up
+    run, and for ``threshold="adaptive"`` reading the threshold's rates (stored with the
+    model; measuring them took seconds). Importing livetrack is not counted.
+
+    Parameters
+    ----------
+    model : str
+        The model of the adaptive case; the other is :func:`~livetrack.pipeline.default_tracker`
+        as it is.
+
+    Returns
+    -------
+    dict
+        ``{"model", "default_s", "adaptive_s"}``.
+    """
+    import subprocess
+    import sys
+
+    def once(threshold: str) -> float:
+        run = subprocess.run(
+            [sys.executable, "-c", _BUILD_SCRIPT, model, threshold],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(run.stdout.strip().splitlines()[-1])
+
+    return {"model": model, "default_s": once("default"), "adaptive_s": once("adaptive")}
+
+
 def run_live(
     kinds: Sequence[str] = ("cnn", "centroid"),
     size: int = 512,
@@ -200,6 +248,7 @@ def run_live(
     soak_frames: int = 0,
     soak_rate: float | None = None,
     progress: Callable[[str], None] | None = None,
+    build_model: str | None = "spots",
 ) -> dict:
     """Throughput, the highest sustained rate, and optionally a soak, per localizer.
 
@@ -219,16 +268,24 @@ def run_live(
         Camera rate of the soak; defaults to the best sustained rate.
     progress : callable, optional
         Receives one line per step.
+    build_model : str, optional
+        Model of :func:`tracker_build_seconds`, measured first; None skips it.
 
     Returns
     -------
     dict
-        ``{"size", "cpu_count", "results": {kind: {...}}}`` with the raw trials.
+        ``{"size", "cpu_count", "results": {kind: {...}}}`` with the raw trials, and
+        ``"tracker_build"`` (:func:`tracker_build_seconds`).
     """
     say = progress or (lambda _msg: None)
     from livetrack.pipeline import localizer_name
 
     report: dict = {"size": size, "cpu_count": len(os.sched_getaffinity(0)), "results": {}}
+    if build_model is not None:
+        build = tracker_build_seconds(build_model)
+        report["tracker_build"] = build
+        default, adaptive = build["default_s"], build["adaptive_s"]
+        say(f"live Tracker built in {default:.2f} s ({adaptive:.2f} s adaptive)")
     for kind in kinds:
         loc = make_localizer(kind)
         name = localizer_name(loc)
@@ -293,4 +350,12 @@ def live_markdown(report: dict) -> str:
         else:
             cells += ["–", "–", "–"]
         rows.append("| " + " | ".join(cells) + " |")
+    build = report.get("tracker_build")
+    if build:
+        rows.append("")
+        rows.append(
+            f"Building a live `Tracker` (fresh process, imports not counted): "
+            f"{build['default_s']:.2f} s with the default localizer, "
+            f'{build["adaptive_s"]:.2f} s with `{build["model"]}` and `threshold="adaptive"`.'
+        )
     return "\n".join(rows) + "\n"

@@ -215,9 +215,10 @@ class CNNLocalizer:
         """Do now the one-time work the first frame would otherwise pay for.
 
         Runs the backend once (sessions allocate on their first run) and, with
-        ``threshold="adaptive"``, measures the model's background-peak and clutter rates
-        (1--5 s, once per model and process). The live :class:`~livetrack.pipeline.Tracker`
-        calls it when it is built, before any frame arrives.
+        ``threshold="adaptive"``, loads the model's background-peak and clutter rates: from
+        its folder, where training stores them, else measured (1--5 s, once per model and
+        process). The live :class:`~livetrack.pipeline.Tracker` calls it when it is built,
+        before any frame arrives.
         """
         m = self.spec.normalization.pad_multiple
         self.backend.run(np.zeros((1, 1, 16 * m, 16 * m), dtype=np.float32))
@@ -421,7 +422,8 @@ class CNNLocalizer:
 
         Measured on seeded Poisson backgrounds of 3 to 1000 photons per pixel, 2 megapixels
         in all (for a model fusing neighbouring frames, each the frame of a stack that holds
-        its whole window), once per model and backend in a process.
+        its whole window), when the model is trained (stored in its folder, ``rates.json``);
+        measured here, once per model and backend in a process, for a folder without them.
 
         Returns
         -------
@@ -430,7 +432,7 @@ class CNNLocalizer:
         if self._null is None:
             key = self._rate_key()
             if key not in _NULL_RATES:
-                _NULL_RATES[key] = _rates.measure_null_rates(self, _ADAPTIVE_LOWEST)
+                _NULL_RATES[key] = _rates.null_rates(self, _ADAPTIVE_LOWEST)
             self._null = _NULL_RATES[key]
         return self._null
 
@@ -439,7 +441,8 @@ class CNNLocalizer:
 
         Bright particles raise faint false peaks around them (ghosts along their path for
         a model fusing neighbouring frames, texture within the network's field of view),
-        more the brighter they are. Measured once per model and backend in a process, on
+        more the brighter they are. Measured when the model is trained (stored in its
+        folder; for a folder without them, once per model and backend in a process), on
         seeded movies of Brownian spots (sigma 1 px; for a ring model, rings of radius 4 px,
         one bright- and one dark-centred movie) moving 1 px^2 per frame on 10 background
         photons, through a camera with 1 e- read noise, at SNR 3, 5, 10 and 20: the false
@@ -457,7 +460,7 @@ class CNNLocalizer:
         """
         key = self._rate_key()
         if key not in _CLUTTER:
-            _CLUTTER[key] = _rates.measure_clutter(self, _ADAPTIVE_LOWEST)
+            _CLUTTER[key] = _rates.clutter_rates(self, _ADAPTIVE_LOWEST)
         return _CLUTTER[key]
 
     def _clutter_curve(self, tables: list[pd.DataFrame]) -> np.ndarray:

@@ -1,20 +1,33 @@
 """What the adaptive threshold knows of a model's false detections, measured on simulations.
 
 ``threshold="adaptive"`` splits a batch's detections into expected false and true ones. The
-false ones are of two kinds, each measured once per model (and backend) on seeded simulated
+false ones are of two kinds, each measured per model and backend on seeded simulated
 frames: background peaks, per pixel (:func:`measure_null_rates`), and the faint false peaks
 that particles raise around them, per confident detection and by brightness
 (:func:`measure_clutter`).
+
+Measuring takes seconds, so it is done when a model is trained or calibrated and stored in
+its folder (``rates.json``, :func:`write_rates`); a localizer reads them from there
+(:func:`null_rates`, :func:`clutter_rates`) and measures only for a folder without them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from livetrack.model import frame_statistics
+from livetrack._errors import ModelFileError
+from livetrack.model import ModelSpec, frame_statistics, load_model
+
+log = logging.getLogger("livetrack.infer")
 
 #: Score grid of the null and clutter rates.
 THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -22,6 +35,22 @@ THRESHOLDS = np.linspace(0.0, 1.0, 101)
 CONFIDENT = 0.8
 # SNRs of the movies the clutter around particles is measured on.
 _CLUTTER_SNRS = (3.0, 5.0, 10.0, 20.0)
+
+#: File in a model folder that holds the rates, per backend.
+RATES_FILE = "rates.json"
+#: Version of the measurement. Bump it when :func:`measure_null_rates`,
+#: :func:`measure_clutter` or the decoding they rest on change, so that stored rates made
+#: the old way are measured again instead of used.
+RATES_VERSION = 1
+_FORMAT = "livetrack-rates"
+# Backends that compute what another one stores (the same fp32 network): they reuse its
+# rates. A backend of other numerics (int8, TensorRT fp16) has its own or is measured.
+_SAME_RATES_AS = {"torch": "onnxruntime"}
+# What the measurements depend on in config.json (the threshold and the metadata do not).
+_MEASURED_CONFIG = ("net", "normalization", "mass_radius_px", "merge_neighbours")
+_MEASURED_CONFIG += ("refine", "corner_profile", "temporal")
+# Stale rates files already reported.
+_WARNED: set[tuple[str, str]] = set()
 
 
 def measure_null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
@@ -124,3 +153,224 @@ def clutter_curve(levels: np.ndarray, rates: np.ndarray, tables: list[pd.DataFra
         return rates[0]
     where = np.log(max(float(np.median(mass)), 1e-9))
     return np.array([np.interp(where, np.log(levels), col) for col in rates.T])
+
+
+@dataclass(frozen=True)
+class ModelRates:
+    """The rates of one model on one backend (see :class:`CNNLocalizer`'s methods).
+
+    Attributes
+    ----------
+    thresholds : numpy.ndarray
+        The score grid, :data:`THRESHOLDS`.
+    null : numpy.ndarray
+        Background peaks per pixel scoring at least each threshold.
+    clutter_mass : numpy.ndarray
+        ``(L,)`` median confident mass of each clutter level, in units of frame noise.
+    clutter : numpy.ndarray
+        ``(L, len(thresholds))`` false detections per confident one.
+    """
+
+    thresholds: np.ndarray
+    null: np.ndarray
+    clutter_mass: np.ndarray
+    clutter: np.ndarray
+
+
+def rates_key(backend_name: str) -> str:
+    """Return the name under which ``backend_name``'s rates are stored."""
+    return _SAME_RATES_AS.get(backend_name, backend_name)
+
+
+def fingerprint(spec: ModelSpec, backend_name: str, lowest: float) -> str:
+    """Identify what the rates of ``spec`` on ``backend_name`` were measured from.
+
+    The hash covers the network file the backend runs (``model.int8.onnx`` for
+    ``onnxruntime-int8``, else ``model.onnx``: the torch backend's weights are exported
+    there), the parts of ``config.json`` the measurement depends on, the lowest threshold
+    and :data:`RATES_VERSION`. Stored rates whose fingerprint differs are stale.
+    """
+    key = rates_key(backend_name)
+    path = spec.int8_onnx_path if key == "onnxruntime-int8" else spec.onnx_path
+    config = spec.to_json()
+    described = {k: config[k] for k in _MEASURED_CONFIG}
+    described.update(for_rings=spec.for_rings, lowest=lowest, version=RATES_VERSION)
+    h = hashlib.sha256(path.read_bytes())
+    h.update(json.dumps(described, sort_keys=True).encode())
+    return "sha256:" + h.hexdigest()
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: unreadable rates file ({exc})") from None
+    if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
+        raise ModelFileError(f"{path}: not a livetrack rates file")
+    return raw
+
+
+def _parse(path: Path, entry: Any) -> ModelRates:
+    try:
+        rates = ModelRates(
+            thresholds=THRESHOLDS.copy(),
+            null=np.asarray(entry["null_per_px"], dtype=np.float64),
+            clutter_mass=np.asarray(entry["clutter_mass"], dtype=np.float64),
+            clutter=np.asarray(entry["clutter_per_confident"], dtype=np.float64),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: invalid rates ({exc})") from None
+    n = THRESHOLDS.size
+    if rates.null.shape != (n,) or rates.clutter.shape != (rates.clutter_mass.size, n):
+        raise ModelFileError(f"{path}: invalid rates (arrays of the wrong shape)")
+    return rates
+
+
+def stored_rates(spec: ModelSpec, backend_name: str, lowest: float) -> ModelRates | None:
+    """Return the rates stored in the model's folder for ``backend_name``, if current.
+
+    Returns
+    -------
+    ModelRates or None
+        None when the model has no folder, the folder no rates file, the file no entry for
+        the backend, or an entry measured from other files or another measurement (logged
+        as a warning: ``livetrack models rates <model>`` measures them again).
+
+    Raises
+    ------
+    ModelFileError
+        A rates file that cannot be read or is damaged.
+    """
+    if spec.folder is None or not (spec.folder / RATES_FILE).is_file():
+        return None
+    path = spec.folder / RATES_FILE
+    raw = _read(path)
+    entry = raw.get("backends", {}).get(rates_key(backend_name))
+    if entry is None:
+        return None
+    if entry.get("fingerprint") != fingerprint(spec, backend_name, lowest):
+        # Once per file and backend: null_rates and clutter_rates both ask.
+        warned = (os.fspath(path), rates_key(backend_name))
+        if warned in _WARNED:
+            return None
+        _WARNED.add(warned)
+        log.warning(
+            "%s: the %s rates were measured for other model files or another livetrack; "
+            "measuring them now (store them with `livetrack models rates %s`)",
+            path,
+            rates_key(backend_name),
+            spec.folder,
+        )
+        return None
+    if raw.get("thresholds") != THRESHOLDS.tolist():
+        return None
+    return _parse(path, entry)
+
+
+def null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return the null rates of ``loc``: stored in its model's folder, else measured."""
+    stored = stored_rates(loc.spec, loc.backend.name, lowest)
+    if stored is not None:
+        return stored.thresholds, stored.null
+    return measure_null_rates(loc, lowest)
+
+
+def clutter_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return the clutter rates of ``loc``: stored in its model's folder, else measured."""
+    stored = stored_rates(loc.spec, loc.backend.name, lowest)
+    if stored is not None:
+        return stored.clutter_mass, stored.clutter
+    return measure_clutter(loc, lowest)
+
+
+def measure_rates(spec: ModelSpec, backend: str, lowest: float | None = None) -> ModelRates:
+    """Measure the null and clutter rates of ``spec`` on ``backend`` (seconds).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    backend : str
+        A backend name (``"onnxruntime"``, ``"onnxruntime-int8"``, ...).
+    lowest : float, optional
+        Lowest threshold of the adaptive rule; the localizer's by default.
+    """
+    from livetrack.infer._localizer import _ADAPTIVE_LOWEST, CNNLocalizer
+
+    lowest = _ADAPTIVE_LOWEST if lowest is None else lowest
+    loc = CNNLocalizer(spec, backend=backend, threshold="adaptive")
+    thresholds, null = measure_null_rates(loc, lowest)
+    # The clutter measurement subtracts these null rates: hand it the fresh ones, not
+    # stored ones this call is about to replace.
+    loc._null = (thresholds, null)
+    mass, clutter = measure_clutter(loc, lowest)
+    return ModelRates(thresholds, null, mass, clutter)
+
+
+def write_rates(
+    model: str | os.PathLike[str] | ModelSpec, backends: tuple[str, ...] | None = None
+) -> Path:
+    """Measure a model's rates and store them in its folder (``rates.json``).
+
+    Parameters
+    ----------
+    model : str, path-like or ModelSpec
+        Model name or folder.
+    backends : tuple of str, optional
+        Backends to measure; default ``onnxruntime`` and, where the folder has the int8
+        export, ``onnxruntime-int8``. Entries of other backends already in the file are
+        kept while they are current.
+
+    Returns
+    -------
+    pathlib.Path
+        The rates file.
+    """
+    from livetrack.infer._localizer import _ADAPTIVE_LOWEST
+
+    spec = model if isinstance(model, ModelSpec) else load_model(model)
+    if spec.folder is None:
+        raise ModelFileError(f"model {spec.name!r} has no folder to store its rates in")
+    if backends is None:
+        backends = ("onnxruntime",)
+        if spec.int8_onnx_path.is_file():
+            backends += ("onnxruntime-int8",)
+    path = spec.folder / RATES_FILE
+    kept: dict[str, Any] = {}
+    if path.is_file():
+        old = _read(path).get("backends", {})
+        for name, entry in old.items():
+            if name not in backends and stored_rates(spec, name, _ADAPTIVE_LOWEST) is not None:
+                kept[name] = entry
+    for name in backends:
+        rates = measure_rates(spec, name, _ADAPTIVE_LOWEST)
+        kept[rates_key(name)] = {
+            "fingerprint": fingerprint(spec, name, _ADAPTIVE_LOWEST),
+            "null_per_px": rates.null.tolist(),
+            "clutter_mass": rates.clutter_mass.tolist(),
+            "clutter_per_confident": rates.clutter.tolist(),
+        }
+    content = {
+        "format": _FORMAT,
+        "version": RATES_VERSION,
+        "model": spec.name,
+        "lowest": _ADAPTIVE_LOWEST,
+        "thresholds": THRESHOLDS.tolist(),
+        "backends": dict(sorted(kept.items())),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(_dumps(content), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _dumps(content: dict[str, Any]) -> str:
+    # One line per array, not per number: the file stays short and its diffs readable.
+    def block(d: dict[str, Any], indent: str) -> str:
+        items = []
+        for k, v in d.items():
+            text = block(v, indent + "  ") if isinstance(v, dict) else json.dumps(v)
+            items.append(f"{indent}  {json.dumps(k)}: {text}")
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+
+    return block(content, "") + "\n"

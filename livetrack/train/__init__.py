@@ -22,6 +22,7 @@ __all__ = [
     "load_recipe",
     "make_batch",
     "train",
+    "write_rates",
 ]
 
 
@@ -31,6 +32,11 @@ def __getattr__(name: str) -> Any:
         from livetrack.train import _loop
 
         return getattr(_loop, name)
+    if name == "write_rates":
+        # The measurement runs the localizer, so it lives beside it in livetrack.infer.
+        from livetrack.infer._rates import write_rates
+
+        return write_rates
     if name == "make_batch":
         from livetrack.train._data import make_batch
 

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from livetrack._errors import InputError
+from livetrack._extras import require
+from livetrack.infer._rates import write_rates
 from livetrack.model import ModelSpec, save_model, soft_clip
 from livetrack.train._config import TrainConfig
 from livetrack.train._data import make_batch
@@ -112,7 +114,7 @@ def train(
     TrainResult
         The saved model and training statistics.
     """
-    import torch
+    torch = require("torch", "training")
     from tqdm import tqdm
 
     from livetrack.infer import CNNLocalizer
@@ -267,6 +269,9 @@ def train(
         localizer.spec, threshold=threshold, corner_profile=profile, metadata=metadata
     )
     spec = save_model(net, spec, out, recipe_text=recipe_text)
+    # Stored now so that a live Tracker built with this model need not measure them. The
+    # int8 export comes later (`livetrack quantize`); `livetrack models rates` adds its rates.
+    write_rates(spec, ("onnxruntime",))
     ckpt_path.unlink(missing_ok=True)
     n = max(1, len(losses) // 10)
     return TrainResult(
@@ -315,6 +320,7 @@ def calibrate(config: TrainConfig, model_dir: str | os.PathLike[str]) -> ModelSp
     from livetrack.infer import CNNLocalizer
     from livetrack.model import load_model, load_net
 
+    require("torch", "recalibration")
     spec = load_model(model_dir)
     net = load_net(spec)
     torch_threads(config.optim.threads)
@@ -330,6 +336,8 @@ def calibrate(config: TrainConfig, model_dir: str | os.PathLike[str]) -> ModelSp
     assert spec.folder is not None  # loaded specs have folders
     path = spec.folder / "config.json"
     path.write_text(json.dumps(spec.to_json(), indent=2) + "\n", encoding="utf-8")
+    # The rates depend on the corner profile just measured: store them anew.
+    write_rates(spec)
     return spec
 
 
