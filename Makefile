@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench wheel-check
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	PY=$(PY) bash .ci/wheel_check.sh
+
+# A user's install: the wheel in a new environment, base dependencies only (part of test).
+wheel-check: $(STAMP)
+	PY=$(PY) bash .ci/wheel_check.sh
 
 bench: $(STAMP)
 	$(VENV)/bin/livetrack bench accuracy --out bench-output
