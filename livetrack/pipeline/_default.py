@@ -66,7 +66,7 @@ def default_tracker(
     Parameters
     ----------
     localizer
-        Any ``Localizer``; None = :func:`default_localizer` (CNN if available).
+        Any ``Localizer``; None = :func:`default_localizer` (the CNN; an error if it cannot load).
     search_range_px, memory
         Options of ``livetrack.link.Linker``.
     callbacks, options
