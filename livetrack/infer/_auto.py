@@ -46,6 +46,10 @@ _FLOOR_Z = 3.0
 _FLOOR_FRACTION = 0.2
 #: Half side of the CNN's mass window (``decode_maps``' default): z is mass over its noise.
 _MASS_HALF_PX = 3
+#: Frames (spread over the movie) the noise level and the null strength are measured on.
+_NULL_FRAMES = 5
+#: Inverted-frame detections within this many particle sigmas of a detection are its halo.
+_NULL_EXCLUSION_SIGMAS = 5.0
 #: Frames of detections a live stream pools to find the clutter gap.
 _LIVE_POOL_FRAMES = 20
 
@@ -258,6 +262,7 @@ class AutoLocalizer:
         self.choice: AutoChoice | None = None
         self.cnn: CNNLocalizer | None = None
         self._noise = 1.0
+        self._null = -np.inf
         self._pool: list[np.ndarray] = []
 
     def __repr__(self) -> str:
@@ -296,15 +301,43 @@ class AutoLocalizer:
             noise_scale_px=choice.noise_scale_px,
         )
         sample = _network_input(
-            stack[:: max(1, len(stack) // 3)][:3], choice.bin_factor, choice.polarity
+            stack[:: max(1, len(stack) // _NULL_FRAMES)][:_NULL_FRAMES],
+            choice.bin_factor,
+            choice.polarity,
         )
         self._noise = float(
             np.median([frame_statistics(f, 4, choice.noise_scale_px)[1] for f in sample])
         )
         self.choice = choice
         self._pool = []
+        self._null = -np.inf if choice.noise_scale_px is None else self._null_strength(sample)
         log.info(choice.line())
         return choice
+
+    def _null_strength(self, sample: np.ndarray) -> float:
+        """Return the strongest detection the network makes on the inverted frames.
+
+        The network's threshold was calibrated on white noise; correlated noise raises more
+        and stronger false peaks. Its noise is as likely dark as bright, the particles are
+        not: on the inverted frames, away from the particles (their halos and rings turn
+        bright there), every detection is noise, and the strongest is the level real
+        detections must exceed.
+        """
+        assert self.cnn is not None and self.choice is not None  # set by configure()
+        found = self.cnn.locate_stack(sample)
+        null = self.cnn.locate_stack(-sample)
+        if null.empty:
+            return -np.inf
+        reach = _NULL_EXCLUSION_SIGMAS * self.choice.sigma_px / self.choice.bin_factor
+        away = np.ones(len(null), dtype=bool)
+        for t, rows in null.groupby("frame").indices.items():
+            near = found[found["frame"] == t][["x", "y"]].to_numpy()
+            if len(near):
+                xy = null[["x", "y"]].to_numpy()[rows]
+                d2 = ((xy[:, None, :] - near[None, :, :]) ** 2).sum(axis=2)
+                away[rows] = d2.min(axis=1) > reach**2
+        z = self._strength(null, -sample, 0)[away]
+        return float(z.max()) if z.size else -np.inf
 
     def prepare(self) -> None:
         """Warm the network up, as :meth:`CNNLocalizer.prepare` (after :meth:`configure`)."""
@@ -340,7 +373,7 @@ class AutoLocalizer:
         z = self._strength(table, net_input, frame)
         # Clutter and particles are told apart on the recent frames' detections together.
         self._pool = [*self._pool[-(_LIVE_POOL_FRAMES - 1) :], z]
-        keep = z > strength_cut(np.concatenate(self._pool))
+        keep = z > max(strength_cut(np.concatenate(self._pool)), self._null)
         return self._to_input_pixels(table[keep].reset_index(drop=True))
 
     def locate_stack(
@@ -374,7 +407,7 @@ class AutoLocalizer:
         if table.empty:
             return empty_table()
         z = self._strength(table, net_input, first_frame)
-        table = table[z > strength_cut(z)].reset_index(drop=True)
+        table = table[z > max(strength_cut(z), self._null)].reset_index(drop=True)
         return self._to_input_pixels(table)
 
     def _strength(self, table: pd.DataFrame, frames: np.ndarray, first_frame: int) -> np.ndarray:

@@ -540,9 +540,7 @@ def locate(
     if os.fspath(model) == "auto":
         from livetrack.infer._auto import AutoLocalizer
 
-        auto = AutoLocalizer(
-            backend, threshold, refine, diameter_px=diameter_px, invert=invert
-        )
+        auto = AutoLocalizer(backend, threshold, refine, diameter_px=diameter_px, invert=invert)
         return auto.locate_stack(frame_or_stack, temporal_window=temporal_window)
     if diameter_px is not None or invert is not None:
         raise InputError(
