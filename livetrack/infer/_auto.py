@@ -25,7 +25,14 @@ from livetrack.infer._localizer import CNNLocalizer, _cached_localizer
 from livetrack.localize import FeatureScale, bin_frames, measure_feature_scale, window_stack
 from livetrack.model import empty_table, frame_statistics, scale_noise
 
-__all__ = ["AutoChoice", "AutoLocalizer", "choose_auto", "clutter_cut", "strength_cut"]
+__all__ = [
+    "AutoChoice",
+    "AutoLocalizer",
+    "choose_auto",
+    "clutter_cut",
+    "null_level",
+    "strength_cut",
+]
 
 log = logging.getLogger("livetrack.infer")
 
@@ -47,7 +54,11 @@ _FLOOR_FRACTION = 0.2
 #: Half side of the CNN's mass window (``decode_maps``' default): z is mass over its noise.
 _MASS_HALF_PX = 3
 #: Frames (spread over the movie) the noise level and the null strength are measured on.
-_NULL_FRAMES = 5
+_NULL_FRAMES = 20
+#: False detections per frame the null level lets through (the target is <= 0.1).
+_NULL_RATE = 0.05
+#: Factor on the measured noise level (an extreme of a sample, see `_null_strength`).
+_NULL_MARGIN = 1.2
 #: Inverted-frame detections within this many particle sigmas of a detection are its halo.
 _NULL_EXCLUSION_SIGMAS = 5.0
 #: Frames of detections a live stream pools to find the clutter gap.
@@ -222,6 +233,36 @@ def strength_cut(z: np.ndarray) -> float:
     return max(floor, clutter_cut(z))
 
 
+def null_level(z: np.ndarray, n_frames: int) -> float:
+    """Return the strength noise detections exceed about ``_NULL_RATE`` times per frame.
+
+    With ``1 / _NULL_RATE`` frames or more, that is the strongest of them. With fewer (a
+    live stream's first frame), the tail above the strongest ten is taken as exponential
+    (the peaks of smooth noise have a tail no heavier) and extrapolated to that rate.
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        Strengths of the detections made on noise alone.
+    n_frames : int
+        Frames they were found in.
+
+    Returns
+    -------
+    float
+        The level (-inf without noise detections).
+    """
+    z = np.sort(np.asarray(z, dtype=np.float64))
+    if z.size == 0:
+        return -np.inf
+    if n_frames * _NULL_RATE >= 1.0 or z.size < 4:
+        return float(z[-1])
+    top = z[-10:]
+    scale = float((top[1:] - top[0]).mean())
+    per_frame = (top.size - 1) / max(1, n_frames)
+    return max(float(z[-1]), top[0] + scale * np.log(max(per_frame / _NULL_RATE, 1.0)))
+
+
 class AutoLocalizer:
     """The CNN with its input scale, polarity and noise model chosen from the data.
 
@@ -315,13 +356,13 @@ class AutoLocalizer:
         return choice
 
     def _null_strength(self, sample: np.ndarray) -> float:
-        """Return the strongest detection the network makes on the inverted frames.
+        """Return the strength false detections reach, measured on the inverted frames.
 
         The network's threshold was calibrated on white noise; correlated noise raises more
         and stronger false peaks. Its noise is as likely dark as bright, the particles are
         not: on the inverted frames, away from the particles (their halos and rings turn
-        bright there), every detection is noise, and the strongest is the level real
-        detections must exceed.
+        bright there), every detection is noise (:func:`null_level` turns them into a
+        level).
         """
         assert self.cnn is not None and self.choice is not None  # set by configure()
         found = self.cnn.locate_stack(sample)
@@ -337,7 +378,9 @@ class AutoLocalizer:
                 d2 = ((xy[:, None, :] - near[None, :, :]) ** 2).sum(axis=2)
                 away[rows] = d2.min(axis=1) > reach**2
         z = self._strength(null, -sample, 0)[away]
-        return float(z.max()) if z.size else -np.inf
+        # The strongest of a sample is an estimate of the noise's extreme, and as likely
+        # below the extreme of the frames tracked as above: a margin keeps it above.
+        return _NULL_MARGIN * null_level(z, len(sample))
 
     def prepare(self) -> None:
         """Warm the network up, as :meth:`CNNLocalizer.prepare` (after :meth:`configure`)."""

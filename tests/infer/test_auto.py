@@ -10,7 +10,7 @@ import livetrack
 from livetrack import evaluate, simulate
 from livetrack._errors import InputError
 from livetrack.infer import AutoLocalizer, CNNLocalizer, choose_auto
-from livetrack.infer._auto import clutter_cut, strength_cut
+from livetrack.infer._auto import clutter_cut, null_level, strength_cut
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 
@@ -50,6 +50,27 @@ def test_strength_cut_floor_follows_the_scene():
     assert strength_cut(faint) == pytest.approx(0.2 * np.percentile(faint, 75))
     assert (faint > strength_cut(faint)).mean() >= 0.9
     assert strength_cut(np.array([])) == -np.inf
+
+
+def test_null_level_is_the_noise_extreme_or_its_extrapolation(rng):
+    z = rng.exponential(1.0, size=400)
+    # 20 frames or more: the strongest noise detection.
+    assert null_level(z, 40) == pytest.approx(z.max())
+    # One frame: extrapolated beyond what the frame showed, to one in 20 frames.
+    one = null_level(z[:20], 1)
+    assert one >= z[:20].max()
+    assert one == pytest.approx(
+        np.sort(z[:20])[-10]
+        + np.log(9 / 0.05) * np.mean(np.sort(z[:20])[-9:] - np.sort(z[:20])[-10])
+    )
+    assert null_level(np.array([]), 5) == -np.inf
+
+
+def test_brightfield_rings_in_smoothed_noise_keep_no_noise_peaks():
+    movie = simulate.brightfield_rings(n_frames=10, seed=2)
+    s = _jaccard(movie, livetrack.locate(movie.frames))
+    assert s.recall >= 0.98
+    assert s.fp <= 1
 
 
 def test_white_noise_spots_run_as_they_are(spots):
