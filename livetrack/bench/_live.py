@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from livetrack._extras import require
+
 #: Photons per particle per frame, whatever the frame rate (SNR stays fixed across rates).
 PHOTONS = 500.0
 
@@ -144,7 +146,7 @@ def soak(
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Track ``n_frames`` at ``rate_hz``; resident memory and latency per ``block`` frames."""
-    import psutil
+    psutil = require("psutil", "the soak of bench live")
 
     from livetrack.acquire import run_continuous
     from livetrack.link import Linker

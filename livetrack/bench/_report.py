@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from livetrack._extras import require
 from livetrack.bench._accuracy import AccuracyRow
 
 __all__ = ["accuracy_frame", "accuracy_markdown", "plot_rmse_vs_snr"]
@@ -93,8 +94,7 @@ def plot_rmse_vs_snr(rows: Sequence[AccuracyRow], path: str | Path) -> Path:
     pathlib.Path
         The file written.
     """
-    import matplotlib
-
+    matplotlib = require("matplotlib", "the benchmark plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from livetrack._errors import InputError, ModelFileError
+from livetrack._extras import install_hint, require
 from livetrack.model import ModelSpec, load_net
 
 
@@ -116,7 +117,7 @@ class TorchBackend:
     def __init__(
         self, spec: ModelSpec, device: str | None = None, threads: int | None = None
     ) -> None:
-        import torch
+        torch = require("torch", "the torch backend")
 
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
@@ -210,5 +211,8 @@ def make_backend(spec: ModelSpec, backend: str | Backend = "auto") -> Backend:
         known = ", ".join(["auto", *backend_names()])
         raise InputError(f"unknown backend {backend!r} (choose from {known})")
     if not reg.available():
+        if backend == "torch":
+            hint = install_hint("torch")
+            raise InputError(f"backend 'torch' needs torch, which is not installed: {hint}")
         raise InputError(f"backend {backend!r} is not available on this machine")
     return reg.factory(spec)

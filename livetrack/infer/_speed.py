@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from livetrack._extras import require
+
 
 @dataclass(frozen=True)
 class SpeedResult:
@@ -127,7 +129,7 @@ def time_cnn(
 
 def time_trackpy(frames: np.ndarray, diameter: int = 7, warmup: int = 2) -> SpeedResult:
     """Time ``trackpy.locate`` (numba engine when available) on the same frames."""
-    import trackpy
+    trackpy = require("trackpy", "the trackpy baseline of bench speed")
 
     trackpy.quiet()
     engine = "numba"

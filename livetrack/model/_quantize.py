@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from livetrack._errors import ModelFileError
+from livetrack._extras import require
 from livetrack.model._config import ModelSpec
 from livetrack.model._normalize import normalize_frame, pad_batch, soft_clip
 
@@ -66,7 +67,7 @@ def quantize_model(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> Path:
     pathlib.Path
         The written file.
     """
-    import onnx
+    onnx = require("onnx", "int8 quantization")
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from livetrack._extras import require
 from livetrack.model import load_model
 
 
@@ -139,8 +140,7 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 def plot_report(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """RMSE vs SNR on isolated spots: CNN, classical localizers and the CRLB (log-log PNG)."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "the model report's plot", "train")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
