@@ -11,7 +11,14 @@ from pymmcore_plus.experimental.unicore import SimpleCameraDevice, XYStageDevice
 
 from livetrack.acquire._sample import SimulatedSample
 
-__all__ = ["SimulatedCamera", "SimulatedXYStage"]
+__all__ = ["EXPOSURE_STAGE_TAGS", "SimulatedCamera", "SimulatedXYStage"]
+
+#: Camera metadata tags with the XY stage position (µm, as ``core.getXYPosition()``
+#: reports it) the frame was exposed at. Feedback that moves the stage while the
+#: next frame is already exposing needs them: the frame shows the sample at that
+#: position, not at the one the stage has when the frame is tracked.
+#: :class:`livetrack.feedback.Recenter` reads the same names.
+EXPOSURE_STAGE_TAGS = ("ExposureStageX-um", "ExposureStageY-um")
 
 
 class SimulatedXYStage(XYStageDevice):
@@ -37,6 +44,15 @@ class SimulatedXYStage(XYStageDevice):
         """Return the absolute sample position at the centre of the camera."""
         return self._xy
 
+    def absolute_and_user_um(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Return the absolute position and the one relative to the user origin, read together.
+
+        One read of the position: a move from another thread cannot land
+        between the two values.
+        """
+        xy, origin = self._xy, self._origin
+        return xy, (xy[0] - origin[0], xy[1] - origin[1])
+
     def set_origin_x(self) -> None:
         """Make the current x the new zero."""
         self._origin = (self._xy[0], self._origin[1])
@@ -59,6 +75,11 @@ class SimulatedCamera(SimpleCameraDevice):
     Photons scale with the exposure time. With ``realtime`` set in the
     microscope options, each frame takes the exposure time of wall-clock time,
     so sequence acquisitions run at ``1000 / exposure_ms`` frames per second.
+
+    The frame is rendered when its exposure starts, at the stage position of
+    that moment; it is delivered an exposure (or more) later, so a stage move
+    made in between is not in it. Each frame's metadata carries that position
+    (:data:`EXPOSURE_STAGE_TAGS`).
 
     Parameters
     ----------
@@ -95,7 +116,9 @@ class SimulatedCamera(SimpleCameraDevice):
     def snap(self, buffer: np.ndarray) -> Mapping[str, Any]:
         """Expose one frame into ``buffer`` and return its metadata."""
         start = time.perf_counter()
-        buffer[:] = self.sample.render(self.stage.absolute_um(), self._exposure_ms)
+        # One read: the position rendered and the one reported are the same.
+        absolute, user = self.stage.absolute_and_user_um()
+        buffer[:] = self.sample.render(absolute, self._exposure_ms)
         if self.sample.options.realtime:
             # Frames are back to back in a sequence; a lone snap takes one exposure.
             ready = max(start, self._next_ready) + self._exposure_ms / 1e3
@@ -104,4 +127,9 @@ class SimulatedCamera(SimpleCameraDevice):
                 time.sleep(delay)
             self._next_ready = max(ready, time.perf_counter())
         self._count += 1
-        return {"SimulatedFrame": str(self._count - 1)}
+        # repr: the shortest string that reads back as the same float.
+        return {
+            "SimulatedFrame": str(self._count - 1),
+            EXPOSURE_STAGE_TAGS[0]: repr(user[0]),
+            EXPOSURE_STAGE_TAGS[1]: repr(user[1]),
+        }

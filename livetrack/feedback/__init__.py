@@ -8,15 +8,24 @@ particle enters or leaves a region. Both are plain callables for
 tracking goes on.
 """
 
-from livetrack.feedback._actions import Recenter, RegionEvent, RegionTrigger, pycromanager_burst
+from livetrack.feedback._actions import (
+    EXPOSURE_STAGE_TAGS,
+    Recenter,
+    RegionEvent,
+    RegionTrigger,
+    exposure_stage_um,
+    pycromanager_burst,
+)
 from livetrack.feedback._transform import StageTransform, calibrate_stage, image_shift
 
 __all__ = [
+    "EXPOSURE_STAGE_TAGS",
     "Recenter",
     "RegionEvent",
     "RegionTrigger",
     "StageTransform",
     "calibrate_stage",
+    "exposure_stage_um",
     "image_shift",
     "pycromanager_burst",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,7 +15,57 @@ from livetrack._errors import InputError
 from livetrack.feedback._transform import StageTransform
 from livetrack.pipeline import FrameResult
 
-__all__ = ["Recenter", "RegionEvent", "RegionTrigger", "pycromanager_burst"]
+__all__ = [
+    "EXPOSURE_STAGE_TAGS",
+    "Recenter",
+    "RegionEvent",
+    "RegionTrigger",
+    "exposure_stage_um",
+    "pycromanager_burst",
+]
+
+#: Frame metadata tags with the XY stage position (µm, as ``core.getXYPosition()``
+#: reports it) during the frame's exposure; the simulated camera
+#: (``livetrack.acquire.SimulatedCamera``) writes them, a camera adapter or a
+#: frame source may too.
+EXPOSURE_STAGE_TAGS = ("ExposureStageX-um", "ExposureStageY-um")
+
+
+def exposure_stage_um(metadata: Mapping[str, Any]) -> tuple[float, float] | None:
+    """Return the stage position a frame was exposed at, if its metadata says.
+
+    Looks for :data:`EXPOSURE_STAGE_TAGS` where the frame sources put camera
+    tags: at the top level (:func:`~livetrack.acquire.run_continuous`, or
+    metadata given to ``Tracker.step``), in ``camera_metadata`` (a
+    pymmcore-plus frame metadata) or in ``meta["camera_metadata"]``
+    (:class:`~livetrack.acquire.MDATracker`).
+
+    Parameters
+    ----------
+    metadata
+        The metadata handed to the tracker with the frame.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(x, y)`` µm, or None when no source gave both (or one is not a number).
+    """
+    candidates: list[Any] = [metadata]
+    meta = metadata.get("meta")
+    if isinstance(meta, Mapping):
+        candidates.append(meta)
+    for m in list(candidates):
+        cam = m.get("camera_metadata")
+        if isinstance(cam, Mapping):
+            candidates.append(cam)
+    for m in candidates:
+        if all(tag in m for tag in EXPOSURE_STAGE_TAGS):
+            try:
+                x, y = (float(m[tag]) for tag in EXPOSURE_STAGE_TAGS)
+            except (TypeError, ValueError):
+                return None
+            return x, y
+    return None
 
 
 class Recenter:
@@ -44,13 +94,18 @@ class Recenter:
     lost_after_frames
         Frames without the particle before another one is chosen.
     settle_ms
-        A frame handed to the tracker less than this after a stage move may
-        have been exposed before the move: the particle's offset in it is
-        reduced by the moves it cannot show yet, so they are not corrected
-        twice (a Smith predictor). None (default): the camera's exposure time
-        plus 5 ms, right for live acquisitions where the next frame is already
-        exposing when the stage moves; 0 when each snap is taken after the
-        callback returns (a snap-track loop).
+        In a live acquisition the next frame is already exposing when the
+        stage moves, so a frame may not show the latest moves yet; they must
+        not be corrected twice. When the frame's metadata gives the stage
+        position during its exposure (:data:`EXPOSURE_STAGE_TAGS`, written by
+        the simulated camera), the correction is taken relative to that
+        position and ``settle_ms`` is not used. Otherwise the moves made less
+        than ``settle_ms`` before the frame was handed to the tracker are
+        taken as not shown, and the offset is reduced by them (a Smith
+        predictor): an estimate from wall-clock time, wrong for a move made
+        close to that boundary when the delivery delay varies. None (default):
+        the camera's exposure time plus 5 ms; 0 when each snap is taken after
+        the callback returns (a snap-track loop).
     history_frames
         Length of :attr:`history` (offsets per frame; memory stays flat).
     """
@@ -94,21 +149,48 @@ class Recenter:
             return
         dx, dy = pos[0] - self.target_px[0], pos[1] - self.target_px[1]
         self.history.append((result.frame, dx, dy))
+        exposed_at = exposure_stage_um(result.metadata)
+        if exposed_at is not None:
+            mx, my = self._move_from_exposure(dx, dy, exposed_at)
+            # Kept in pixels for the wall-clock estimate, should a later frame lack the tags.
+            cx, cy = self.transform.camera_offset_px(mx, my)
+        else:
+            cx, cy = self._offset_not_yet_corrected(dx, dy, result.received_s)
+            cx, cy = self.gain * cx, self.gain * cy
+            mx, my = self.transform.stage_move_um(cx, cy)
+        self.core.setRelativeXYPosition(mx, my)
+        self._pending.append((time.perf_counter(), cx, cy))
+        self.moves += 1
+
+    def _move_from_exposure(
+        self, dx: float, dy: float, exposed_at: tuple[float, float]
+    ) -> tuple[float, float]:
+        """Return the stage move (µm) for an offset seen with the stage at ``exposed_at``.
+
+        The particle sat at ``exposed_at`` + the offset's stage displacement;
+        every move since the exposure (the stage is now elsewhere) has already
+        brought it that much closer, whenever the frame reached the tracker.
+        """
+        ox, oy = self.transform.stage_move_um(dx, dy)
+        now_x, now_y = (float(v) for v in self.core.getXYPosition())
+        moved_x, moved_y = now_x - exposed_at[0], now_y - exposed_at[1]
+        return self.gain * (ox - moved_x), self.gain * (oy - moved_y)
+
+    def _offset_not_yet_corrected(
+        self, dx: float, dy: float, received_s: float
+    ) -> tuple[float, float]:
+        """Return the offset (px) less the moves made after the frame was (probably) exposed."""
         settle_ms = self.settle_ms
         if settle_ms is None:
             settle_ms = float(self.core.getExposure()) + 5.0
         # Moves this frame cannot show yet already shift the particle by -move (px).
-        since = result.received_s - settle_ms / 1e3
+        since = received_s - settle_ms / 1e3
         while self._pending and self._pending[0][0] <= since - 1.0:
             self._pending.popleft()
         for t, px, py in self._pending:
             if t > since:
                 dx, dy = dx - px, dy - py
-        cx, cy = self.gain * dx, self.gain * dy
-        mx, my = self.transform.stage_move_um(cx, cy)
-        self.core.setRelativeXYPosition(mx, my)
-        self._pending.append((time.perf_counter(), cx, cy))
-        self.moves += 1
+        return dx, dy
 
     def _find(self, result: FrameResult) -> tuple[float, float] | None:
         df = result.positions

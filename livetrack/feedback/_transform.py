@@ -55,6 +55,11 @@ class StageTransform:
         move = self.matrix @ np.array([dx_px, dy_px], dtype=float)
         return float(move[0]), float(move[1])
 
+    def camera_offset_px(self, mx_um: float, my_um: float) -> tuple[float, float]:
+        """Return the camera displacement (px) a stage move (µm) follows (the inverse map)."""
+        offset = np.linalg.solve(self.matrix, np.array([mx_um, my_um], dtype=float))
+        return float(offset[0]), float(offset[1])
+
     @classmethod
     def from_pixel_size(cls, pixel_size_um: float, rotation_deg: float = 0.0) -> StageTransform:
         """Build the transform of a camera rotated by ``rotation_deg`` against the stage."""

@@ -3,6 +3,7 @@ import pymmcore
 import pytest
 from scipy.spatial import cKDTree
 
+from livetrack import feedback
 from livetrack._errors import InputError
 from livetrack.acquire import (
     CAMERA_LABEL,
@@ -11,6 +12,7 @@ from livetrack.acquire import (
     simulated_core,
     snake_case_core,
 )
+from livetrack.acquire._devices import EXPOSURE_STAGE_TAGS
 from livetrack.localize import CentroidLocalizer
 
 
@@ -83,6 +85,37 @@ def test_sequence_acquisition_delivers_numbered_frames_that_differ():
         numbers.append(int(md.GetSingleTag("ImageNumber").GetValue()))
     assert numbers == [0, 1, 2, 3, 4]
     assert not np.array_equal(images[0], images[1])
+
+
+def test_each_frame_reports_the_stage_position_it_was_exposed_at():
+    """A move that lands while a frame is exposing is not in that frame, nor in its tags."""
+    core = _core(diffusion_um2_per_frame=0.01)
+    core.setXYPosition(5.0, -3.0)
+    core.setOriginXY()  # tags are in the core's (user) coordinates, like getXYPosition
+    core.setXYPosition(1.5, -2.25)
+    rendered = []
+    render = core.sample.render
+
+    def render_then_move(stage_um, exposure_ms):
+        rendered.append(stage_um)
+        image = render(stage_um, exposure_ms)
+        core.setRelativeXYPosition(1.0, 0.0)  # lands during this frame's exposure
+        return image
+
+    core.sample.render = render_then_move
+    core.startSequenceAcquisition(3, 0, True)
+    while core.isSequenceRunning():
+        pass
+    tags = []
+    while core.getRemainingImageCount():
+        md = pymmcore.Metadata()
+        core.popNextImageMD(md)
+        tags.append([float(md.GetSingleTag(t).GetValue()) for t in EXPOSURE_STAGE_TAGS])
+    np.testing.assert_allclose(tags, [(1.5, -2.25), (2.5, -2.25), (3.5, -2.25)])
+    np.testing.assert_allclose(np.array(rendered) - (5.0, -3.0), tags)
+    assert core.getXYPosition() == pytest.approx((4.5, -2.25))
+    # The name Recenter reads is the name the camera writes.
+    assert EXPOSURE_STAGE_TAGS == feedback.EXPOSURE_STAGE_TAGS
 
 
 def test_snake_case_core_keeps_both_spellings():

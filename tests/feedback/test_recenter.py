@@ -1,11 +1,21 @@
+import time
+
 import numpy as np
+import pandas as pd
+import pymmcore
 import pytest
 
 from livetrack.acquire import simulated_core
-from livetrack.feedback import Recenter, StageTransform, calibrate_stage
+from livetrack.feedback import (
+    EXPOSURE_STAGE_TAGS,
+    Recenter,
+    StageTransform,
+    calibrate_stage,
+    exposure_stage_um,
+)
 from livetrack.link import Linker
 from livetrack.localize import CentroidLocalizer
-from livetrack.pipeline import Tracker
+from livetrack.pipeline import FrameResult, Tracker
 
 PX_UM = 0.1
 # The optics the tracker must not be told: rotated camera, pixel size 10 % off the nominal one.
@@ -118,3 +128,133 @@ def test_recenter_live_during_an_mda_on_the_tracking_worker(calibrated):
     # Looser than the snap-track loop: here each correction lands a frame or two late.
     assert dist.mean() < 2.5
     assert dist.max() < 8.0
+
+
+class _StageOnlyCore:
+    """The few core calls Recenter makes, with a stage that moves at once."""
+
+    def __init__(self, x: float = 0.0, y: float = 0.0) -> None:
+        self.xy = np.array([x, y])
+
+    def getImageWidth(self) -> int:
+        return 64
+
+    def getImageHeight(self) -> int:
+        return 64
+
+    def getExposure(self) -> float:
+        return 10.0
+
+    def getXYPosition(self) -> tuple[float, float]:
+        return float(self.xy[0]), float(self.xy[1])
+
+    def setRelativeXYPosition(self, dx: float, dy: float) -> None:
+        self.xy = self.xy + np.array([dx, dy])
+
+
+def _seen(frame, offset_px, metadata, received_s):
+    """A frame's result with particle 1 at ``offset_px`` from the centre (31.5, 31.5)."""
+    df = pd.DataFrame(
+        {"frame": [frame], "x": [31.5 + offset_px[0]], "y": [31.5 + offset_px[1]], "particle": [1]}
+    )
+    return FrameResult(frame, 0.0, df, 0.0, 0.0, metadata, received_s=received_s)
+
+
+def test_a_correction_is_taken_from_the_stage_position_of_the_frames_exposure():
+    """A frame tracked after a move it does not show must not correct that move again.
+
+    Timing is made adversarial for the wall-clock estimate: the frame that was
+    exposed before the first move is handed over long after it (so the move
+    looks shown), the frame exposed after it is handed over at once (so the
+    move looks pending). The exposure's stage position decides both exactly.
+    """
+    core = _StageOnlyCore(10.0, 20.0)
+    recenter = Recenter(core, transform=StageTransform.from_pixel_size(0.1))
+
+    def exposed_at(x, y):
+        tags = {EXPOSURE_STAGE_TAGS[0]: repr(x), EXPOSURE_STAGE_TAGS[1]: repr(y)}
+        return {"meta": {"camera_metadata": tags}}  # where MDATracker puts them
+
+    # Frame 0, exposed at (10, 20): particle 3 px right -> it sits at x = 10.3 µm.
+    recenter(_seen(0, (3.0, 0.0), exposed_at(10.0, 20.0), time.perf_counter()))
+    np.testing.assert_allclose(core.xy, (10.3, 20.0))
+    # Frame 1 was exposing during that move and still shows the particle 3 px right
+    # (plus 1 px of motion up); it reaches the tracker 1 s later.
+    recenter(_seen(1, (3.0, 1.0), exposed_at(10.0, 20.0), time.perf_counter() + 1.0))
+    np.testing.assert_allclose(core.xy, (10.3, 20.1))  # not 10.6: the 0.3 µm is done
+    # Frame 2, exposed after both moves, reaches the tracker at once.
+    recenter(_seen(2, (0.5, 0.0), exposed_at(10.3, 20.1), time.perf_counter()))
+    np.testing.assert_allclose(core.xy, (10.35, 20.1))
+    assert recenter.moves == 3
+
+
+def test_without_the_exposure_position_the_wall_clock_estimate_is_used():
+    core = _StageOnlyCore()
+    recenter = Recenter(core, transform=StageTransform.from_pixel_size(0.1))  # settle 15 ms
+    recenter(_seen(0, (3.0, 0.0), {}, time.perf_counter()))
+    # Handed over right after the move: taken as exposed before it, the 3 px are not redone.
+    recenter(_seen(1, (3.0, 0.0), {}, time.perf_counter()))
+    np.testing.assert_allclose(core.xy, (0.3, 0.0))
+
+
+def test_exposure_stage_position_is_found_where_each_frame_source_puts_it():
+    tags = dict(zip(EXPOSURE_STAGE_TAGS, ("1.5", "-2.25"), strict=True))
+    assert exposure_stage_um(tags) == (1.5, -2.25)  # run_continuous: the core's tags
+    assert exposure_stage_um({"camera_metadata": tags}) == (1.5, -2.25)  # pymmcore-plus
+    assert exposure_stage_um({"meta": {"camera_metadata": tags}}) == (1.5, -2.25)  # MDATracker
+    assert exposure_stage_um({}) is None
+    assert exposure_stage_um({EXPOSURE_STAGE_TAGS[0]: "1.5"}) is None
+    assert exposure_stage_um(dict(zip(EXPOSURE_STAGE_TAGS, ("1.5", "n/a"), strict=True))) is None
+
+
+def _acquire(core):
+    """Expose one frame (sequence of one): image and the core's tags for it."""
+    core.startSequenceAcquisition(1, 0, True)
+    while core.getRemainingImageCount() == 0:
+        time.sleep(0.0005)
+    md = pymmcore.Metadata()
+    image = core.popNextImageMD(md).copy()
+    while core.isSequenceRunning():
+        time.sleep(0.0005)
+    return image, {k: md.GetSingleTag(k).GetValue() for k in md.GetKeys()}
+
+
+def _follow_one_frame_late(core, recenter, n_frames, with_tags):
+    """Track each frame only after the next one is exposed, as in a live sequence.
+
+    Every correction then lands a frame late, always: no timing is involved.
+    Returns the true distance (px) of particle 0 from the centre at each exposure.
+    """
+    dist = []
+    render = core.sample.render
+
+    def render_and_measure(stage_um, exposure_ms):
+        dist.append(np.hypot(*(core.sample.camera_coordinates(stage_um)[0] - 31.5)))
+        return render(stage_um, exposure_ms)
+
+    core.sample.render = render_and_measure
+    tracker = Tracker(CentroidLocalizer(), Linker(search_range_px=5.0), callbacks=[recenter])
+    image, tags = _acquire(core)
+    for _ in range(n_frames):
+        following = _acquire(core)  # exposes before this frame's correction
+        tracker.step(image, metadata=tags if with_tags else {})
+        image, tags = following
+    return np.array(dist)
+
+
+def test_corrections_landing_a_frame_late_do_not_overshoot(calibrated):
+    core = _sparse_sample()
+    recenter = Recenter(core, transform=calibrated, settle_ms=0)
+    dist = _follow_one_frame_late(core, recenter, 150, with_tags=True)
+    # Deterministic (frame-clocked sample, no threads): mean 1.71 px, max 5.47 px here.
+    assert dist.mean() < 2.0
+    assert dist.max() < 6.5
+    assert recenter.moves == 150  # never lost
+
+
+def test_late_corrections_overshoot_when_the_exposure_position_is_unknown(calibrated):
+    """The same loop without the tags: a frame's own lag is taken for none, moves are redone."""
+    core = _sparse_sample()
+    recenter = Recenter(core, transform=calibrated, settle_ms=0)
+    dist = _follow_one_frame_late(core, recenter, 150, with_tags=False)
+    assert dist.max() > 8.0  # 30 px here: each move is made twice and the particle is lost
