@@ -8,6 +8,7 @@ command imports its heavy dependencies when it runs.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import typer
@@ -43,8 +44,24 @@ def main(argv: list[str] | None = None) -> None:
     argv : list of str, optional
         Arguments (default: the process's command line).
     """
+    _log_to_stderr()
     try:
         app(args=argv)
     except LivetrackError as exc:
         print(f"livetrack: error: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def _log_to_stderr() -> None:
+    """Show livetrack's own log lines (what ``--model auto`` chose, lost frames) on stderr.
+
+    Configured here, at the edge, never at import: a library user's logging stays theirs.
+    """
+    logger = logging.getLogger("livetrack")
+    if not any(getattr(h, "_livetrack_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("livetrack: %(message)s"))
+        handler._livetrack_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)

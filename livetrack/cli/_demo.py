@@ -34,12 +34,8 @@ _MASS_FRACTION = 0.3
 def _localizer(kind: str, model: str) -> Any:
     from livetrack.pipeline import default_localizer
 
-    if kind == "auto":
+    if kind in ("auto", "cnn"):
         return default_localizer(model)
-    if kind == "cnn":
-        from livetrack.infer import CNNLocalizer
-
-        return CNNLocalizer(model)
     from livetrack.localize import CentroidLocalizer
 
     return CentroidLocalizer()
@@ -101,9 +97,15 @@ def demo(
         bool, typer.Option("--headless", help="No window: status line on the terminal.")
     ] = False,
     localizer: Annotated[
-        str, typer.Option(help="auto (CNN if available, else centroid), cnn or centroid.")
+        str, typer.Option(help="auto (the CNN of --model), cnn or centroid.")
     ] = "auto",
-    model: Annotated[str, typer.Option(help="Shipped CNN model name.")] = "spots",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="CNN model: auto (size, polarity and noise measured on the first frame) "
+            "or a model name or folder."
+        ),
+    ] = "auto",
     size: Annotated[int, typer.Option(help="Camera width and height in pixels.")] = 512,
     exposure_ms: Annotated[
         float, typer.Option(help="Camera exposure (sets the frame rate).")

@@ -383,9 +383,13 @@ class AutoLocalizer:
         return _NULL_MARGIN * null_level(z, len(sample))
 
     def prepare(self) -> None:
-        """Warm the network up, as :meth:`CNNLocalizer.prepare` (after :meth:`configure`)."""
-        if self.cnn is not None:
-            self.cnn.prepare()
+        """Load the network and warm it up (:meth:`CNNLocalizer.prepare`) before any frame.
+
+        The live :class:`~livetrack.pipeline.Tracker` calls it when it is built; the choice
+        itself waits for the first frame.
+        """
+        cnn = self.cnn or _cached_localizer(self.model, self.backend_name)
+        cnn.prepare()
 
     def locate(self, image: np.ndarray, frame: int = 0) -> pd.DataFrame:
         """Locate the particles in one frame of a live stream.

@@ -11,8 +11,11 @@ from livetrack.pipeline._tracker import Callback, Tracker, TrackerOptions
 __all__ = ["default_localizer", "default_tracker", "localizer_name"]
 
 
-def default_localizer(model: str = "spots") -> Any:
+def default_localizer(model: str = "auto") -> Any:
     """Return the CNN localizer of ``model``: the localizer a live session uses by default.
+
+    ``"auto"`` (the default) is :class:`livetrack.infer.AutoLocalizer`: it measures the
+    particles' size, polarity and noise on the first frame and logs what it chose.
 
     There is no silent fallback to a classical localizer: a session that asked for the CNN
     and got the centroid would record worse tracks without saying so.
@@ -20,7 +23,7 @@ def default_localizer(model: str = "spots") -> Any:
     Parameters
     ----------
     model
-        Model name or folder (``livetrack.infer.CNNLocalizer(model)``).
+        ``"auto"``, or a model name or folder (``livetrack.infer.CNNLocalizer(model)``).
 
     Returns
     -------
@@ -37,9 +40,9 @@ def default_localizer(model: str = "spots") -> Any:
     """
     # The CNN's CPU engine; without it "auto" would fall to torch, not installed either.
     require("onnxruntime", "the CNN localizer")
-    from livetrack.infer import CNNLocalizer
+    from livetrack.infer import AutoLocalizer, CNNLocalizer
 
-    return CNNLocalizer(model)
+    return AutoLocalizer() if model == "auto" else CNNLocalizer(model)
 
 
 def localizer_name(localizer: Any) -> str:
