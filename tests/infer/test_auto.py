@@ -147,3 +147,22 @@ def test_real_video_smoke():
         r = ref[ref.frame == t][["x", "y"]].to_numpy()[0]
         p = table[table.frame == t][["x", "y"]].to_numpy()[0]
         assert np.hypot(*(r - p)) < 1.5
+
+
+def test_faint_movies_are_decided_on_five_frames():
+    faint = simulate.simulate_movie(n_frames=6, n_particles=40, shape=(128, 128), snr=2, seed=8)
+    auto = AutoLocalizer()
+    table = auto.locate_stack(faint.frames)
+    assert (auto.choice.model, auto.choice.threshold) == ("spots-t5", "adaptive")
+    assert "5 consecutive frames" in auto.choice.line()
+    single = CNNLocalizer("spots").locate_stack(faint.frames)
+    assert _jaccard(faint, table, 2.0).jaccard > _jaccard(faint, single, 2.0).jaccard + 0.2
+
+
+def test_bright_movies_and_live_streams_stay_single_frame(spots):
+    auto = AutoLocalizer()
+    auto.locate_stack(spots.frames[:5].repeat(2, axis=0))
+    assert auto.choice.model == "spots" and auto.choice.strength > 5
+    live = AutoLocalizer()
+    live.locate(spots.frames[0])
+    assert live.choice.model == "spots" and live.choice.strength is None
