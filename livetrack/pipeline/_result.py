@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -34,6 +35,11 @@ class FrameResult:
     received_s
         ``time.perf_counter()`` when the frame was handed to the tracker (lets
         feedback ignore frames taken before its last action).
+    image
+        The frame itself, the array the source handed over (not a copy; a copy
+        only where ``TrackerOptions.copy_frames`` made one): a live display
+        shows it without copying each frame again. Treat it as read-only.
+        None where a result was made without one.
     """
 
     frame: int
@@ -43,6 +49,7 @@ class FrameResult:
     compute_s: float
     metadata: Mapping[str, Any] = field(default_factory=dict)
     received_s: float = 0.0
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def position_of(self, particle: int) -> tuple[float, float] | None:
         """Return ``(x, y)`` of one particle in this frame, or None if absent."""

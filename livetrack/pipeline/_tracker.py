@@ -479,6 +479,7 @@ class Tracker:
             compute_s=t_ready - t_start,
             metadata=item.metadata,
             received_s=item.received,
+            image=item.image,
         )
         self._record(result)
         self._call_back(result)
