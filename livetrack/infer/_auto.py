@@ -59,6 +59,8 @@ _FAINT_Z = 5.0
 #: needs at least that many frames.
 _FAINT_FRAMES = 5
 _FAINT_MODEL = "spots-t5"
+#: The network for ring-shaped particles (bright- or dark-centred alike).
+_RING_MODEL = "rings"
 #: Frames of the single-frame pass that measures the particles' strength.
 _STRENGTH_FRAMES = 3
 #: Frames (spread over the movie) the noise level and the null strength are measured on.
@@ -94,6 +96,9 @@ class AutoChoice:
         Measured noise at the particles' scale over the pixel noise (1 for white noise).
     measured : bool
         Whether size and polarity were measured (False: both given as hints).
+    ring_contrast : float
+        Measured depth of the particles' opposite-contrast lobe over their centre's
+        contrast (:class:`~livetrack.localize.FeatureScale`); NaN where not measured.
     strength : float or None
         Median strength (noise units) of the particles a single-frame pass found on a few
         frames, where it was measured (a movie: it decides single-frame or temporal).
@@ -108,8 +113,22 @@ class AutoChoice:
     noise_scale_px: float | None
     correlation: float
     measured: bool = True
+    ring_contrast: float = float("nan")
     strength: float | None = None
     threshold: str | None = None
+
+    @property
+    def network_polarity(self) -> Literal["bright", "dark"]:
+        """Polarity of the network's input: the ring model takes both, so it is not inverted."""
+        return "bright" if self.model == _RING_MODEL else self.polarity
+
+    @property
+    def strength_half_px(self) -> int:
+        """Half side of the square a detection's strength is summed over (network pixels).
+
+        A ring's centre only: its ring, of the opposite contrast, would cancel it.
+        """
+        return 1 if self.model == _RING_MODEL else _MASS_HALF_PX
 
     def line(self) -> str:
         """One line saying what was chosen and why."""
@@ -126,7 +145,12 @@ class AutoChoice:
             if self.noise_scale_px is not None
             else "white pixel noise"
         )
-        if self.strength is None:
+        if self.model == _RING_MODEL:
+            model = (
+                f"model {self.model!r} (rings: a lobe of opposite contrast "
+                f"{-self.ring_contrast:.2f} times as deep as the centre)"
+            )
+        elif self.strength is None:
             model = f"model {self.model!r}"
         elif self.model == _FAINT_MODEL:
             model = (
@@ -147,7 +171,7 @@ def choose_auto(
     *,
     diameter_px: float | None = None,
     invert: bool | None = None,
-    model: str = "spots",
+    model: str | None = None,
 ) -> AutoChoice:
     """Choose the network's input scale, polarity and noise model for a movie.
 
@@ -159,8 +183,11 @@ def choose_auto(
         The feature diameter, as a trackpy user gives it (about 4 sigma); measured if None.
     invert : bool, optional
         True: dark particles on a bright background; False: bright ones; measured if None.
-    model : str
-        The network to run.
+    model : str, optional
+        The network to run; None chooses: ``"rings"`` for ring-shaped particles the network
+        sees unbinned (its training range: ring radii 2.5--6 px), else ``"spots"``. Binned
+        microspheres in halos look like spots with a dark rim and ``spots`` finds them
+        best (measured on the DeepTrack videos).
 
     Returns
     -------
@@ -183,6 +210,9 @@ def choose_auto(
     net_sigma = sigma / factor
     ratios = [scale_noise(f, net_sigma) / frame_statistics(f, 1)[1] for f in sample if f.size >= 64]
     correlation = float(np.median(ratios)) if ratios else 1.0
+    ring = measured is not None and measured.is_ring
+    if model is None:
+        model = _RING_MODEL if ring and factor == 1 else "spots"
     return AutoChoice(
         model=model,
         polarity=polarity,
@@ -191,6 +221,7 @@ def choose_auto(
         noise_scale_px=net_sigma if correlation > _CORRELATED else None,
         correlation=correlation,
         measured=measured is not None,
+        ring_contrast=measured.ring_contrast if measured is not None else float("nan"),
     )
 
 
@@ -303,8 +334,9 @@ class AutoLocalizer:
         Feature diameter hint (about 4 sigma), instead of measuring it.
     invert : bool, optional
         Polarity hint: True for dark particles, False for bright ones.
-    model : str
-        The network the choice runs (``"spots"``).
+    model : str, optional
+        The network to run; None (the default) chooses ``spots``, ``rings`` or, for faint
+        movies, ``spots-t5`` (see :func:`choose_auto` and :attr:`AutoChoice.strength`).
     """
 
     def __init__(
@@ -316,7 +348,7 @@ class AutoLocalizer:
         diameter_px: float | None = None,
         invert: bool | None = None,
         batch_size: int = 4,
-        model: str | os.PathLike[str] = "spots",
+        model: str | os.PathLike[str] | None = None,
     ) -> None:
         self.backend_name = backend
         self.threshold = threshold
@@ -324,7 +356,7 @@ class AutoLocalizer:
         self.diameter_px = diameter_px
         self.invert = invert
         self.batch_size = batch_size
-        self.model = os.fspath(model)
+        self.model = None if model is None else os.fspath(model)
         self.choice: AutoChoice | None = None
         self.cnn: CNNLocalizer | None = None
         self._noise = 1.0
@@ -366,23 +398,30 @@ class AutoLocalizer:
             refine=self.refine,
             noise_scale_px=choice.noise_scale_px,
         )
-        sample = _network_input(
-            stack[:: max(1, len(stack) // _NULL_FRAMES)][:_NULL_FRAMES],
-            choice.bin_factor,
-            choice.polarity,
-        )
-        self._noise = float(
-            np.median([frame_statistics(f, 4, choice.noise_scale_px)[1] for f in sample])
-        )
         self.choice = choice
+        net, signed = self._inputs(stack[:: max(1, len(stack) // _NULL_FRAMES)][:_NULL_FRAMES])
+        self._noise = float(
+            np.median([frame_statistics(f, 4, choice.noise_scale_px)[1] for f in signed])
+        )
         self._pool = []
-        self._null = -np.inf if choice.noise_scale_px is None else self._null_strength(sample)
-        if self.model == "spots" and self.threshold is None and len(stack) >= _FAINT_FRAMES:
-            self._choose_window(sample[:: max(1, len(sample) // _STRENGTH_FRAMES)])
+        self._null = -np.inf
+        if choice.noise_scale_px is not None:
+            self._null = self._null_strength(net, signed)
+        faint_possible = choice.model == "spots" and self.model is None
+        if faint_possible and self.threshold is None and len(stack) >= _FAINT_FRAMES:
+            step = max(1, len(net) // _STRENGTH_FRAMES)
+            self._choose_window(net[::step], signed[::step])
         log.info(self.choice.line())
         return self.choice
 
-    def _choose_window(self, sample: np.ndarray) -> None:
+    def _inputs(self, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the network's input and the frames strengths are measured on (bright)."""
+        choice = self.choice
+        assert choice is not None  # set by configure()
+        net = _network_input(stack, choice.bin_factor, choice.network_polarity)
+        return net, (net if choice.network_polarity == choice.polarity else -net)
+
+    def _choose_window(self, sample: np.ndarray, signed: np.ndarray) -> None:
         """Decide detections on single frames, or on five for faint particles.
 
         A single-frame pass on a few frames measures how strong the particles are. Where
@@ -393,7 +432,7 @@ class AutoLocalizer:
         """
         assert self.cnn is not None and self.choice is not None  # set by configure()
         found = self.cnn.locate_stack(sample)
-        strength = float(np.median(self._strength(found, sample, 0))) if len(found) else 0.0
+        strength = float(np.median(self._strength(found, signed, 0))) if len(found) else 0.0
         choice = replace(self.choice, strength=strength)
         if strength < _FAINT_Z:
             shared = _cached_localizer(_FAINT_MODEL, self.backend_name)
@@ -408,7 +447,7 @@ class AutoLocalizer:
             choice = replace(choice, model=_FAINT_MODEL, threshold="adaptive")
         self.choice = choice
 
-    def _null_strength(self, sample: np.ndarray) -> float:
+    def _null_strength(self, sample: np.ndarray, signed: np.ndarray) -> float:
         """Return the strength false detections reach, measured on the inverted frames.
 
         The network's threshold was calibrated on white noise; correlated noise raises more
@@ -430,7 +469,7 @@ class AutoLocalizer:
                 xy = null[["x", "y"]].to_numpy()[rows]
                 d2 = ((xy[:, None, :] - near[None, :, :]) ** 2).sum(axis=2)
                 away[rows] = d2.min(axis=1) > reach**2
-        z = self._strength(null, -sample, 0)[away]
+        z = self._strength(null, -signed, 0)[away]
         # The strongest of a sample is an estimate of the noise's extreme, and as likely
         # below the extreme of the frames tracked as above: a margin keeps it above.
         return _NULL_MARGIN * null_level(z, len(sample))
@@ -441,7 +480,7 @@ class AutoLocalizer:
         The live :class:`~livetrack.pipeline.Tracker` calls it when it is built; the choice
         itself waits for the first frame.
         """
-        cnn = self.cnn or _cached_localizer(self.model, self.backend_name)
+        cnn = self.cnn or _cached_localizer(self.model or "spots", self.backend_name)
         cnn.prepare()
 
     def locate(self, image: np.ndarray, frame: int = 0) -> pd.DataFrame:
@@ -468,9 +507,9 @@ class AutoLocalizer:
             self.configure(stack)
         cnn, choice = self.cnn, self.choice
         assert cnn is not None and choice is not None  # set by configure()
-        net_input = _network_input(stack, choice.bin_factor, choice.polarity)
+        net_input, signed = self._inputs(stack)
         table = cnn.locate(net_input[0], frame)
-        z = self._strength(table, net_input, frame)
+        z = self._strength(table, signed, frame)
         # Clutter and particles are told apart on the recent frames' detections together.
         self._pool = [*self._pool[-(_LIVE_POOL_FRAMES - 1) :], z]
         keep = z > max(strength_cut(np.concatenate(self._pool)), self._null)
@@ -500,29 +539,30 @@ class AutoLocalizer:
             self.configure(stack)
         cnn, choice = self.cnn, self.choice
         assert cnn is not None and choice is not None  # set by configure()
-        net_input = _network_input(stack, choice.bin_factor, choice.polarity)
+        net_input, signed = self._inputs(stack)
         table = cnn.locate_stack(
             net_input, first_frame=first_frame, temporal_window=temporal_window
         )
         if table.empty:
             return empty_table()
-        z = self._strength(table, net_input, first_frame)
+        z = self._strength(table, signed, first_frame)
         table = table[z > max(strength_cut(z), self._null)].reset_index(drop=True)
         return self._to_input_pixels(table)
 
     def _strength(self, table: pd.DataFrame, frames: np.ndarray, first_frame: int) -> np.ndarray:
         """Each detection's brightness above its local background, in noise units.
 
-        The sum over a ``2 * half + 1`` square less the local background, the median of the
-        ring ``2 * half`` to ``4 * half`` pixels away (the frame median the network's
-        ``mass`` subtracts is not the local background under uneven illumination). For
-        white noise of unit variance the sum spreads by ``2 * half + 1``.
+        The sum over a ``2 * half + 1`` square (:attr:`AutoChoice.strength_half_px`) less
+        the local background, the median of the ring ``2 * _MASS_HALF_PX`` to
+        ``4 * _MASS_HALF_PX`` pixels away (the frame median the network's ``mass``
+        subtracts is not the local background under uneven illumination). For white noise
+        of unit variance the sum spreads by ``2 * half + 1``.
         """
-        h = _MASS_HALF_PX
-        outer = 4 * h
+        h = self.choice.strength_half_px if self.choice else _MASS_HALF_PX
+        outer = 4 * _MASS_HALF_PX
         span = np.abs(np.arange(-outer, outer + 1))
         box = np.maximum(span[:, None], span[None, :])
-        inner, annulus = box <= h, box > 2 * h
+        inner, annulus = box <= h, box > 2 * _MASS_HALF_PX
         z = np.empty(len(table))
         for t, rows in table.groupby("frame").indices.items():
             frame = np.asarray(frames[int(t) - first_frame], dtype=np.float32)

@@ -33,6 +33,12 @@ _RELATIVE_MIN = 0.1
 _OVERLAP_SCALES = 3.0
 # Candidates kept per frame and scale before the overlap suppression (the strongest ones).
 _CANDIDATES = 200
+# A lobe this deep (relative to the centre) makes a ring: spots measure -0.05 to 0 above
+# SNR 2 and down to -0.12 at SNR 2 (noise), rings -0.31 to -0.43 (livetrack's bench and
+# look-alike scenes), microspheres in halos -0.19 to -0.30 (the DeepTrack videos).
+_RING_CONTRAST = -0.2
+# Particles whose radial profiles are measured for the ring contrast.
+_PROFILED = 20
 
 
 @dataclass(frozen=True)
@@ -48,11 +54,22 @@ class FeatureScale:
     n_features : int
         How many scale-space extrema voted for it (0: nothing stood out of the noise, and
         ``sigma_px`` and ``polarity`` are the defaults, 1 px and bright).
+    ring_contrast : float
+        Depth of the deepest opposite-contrast lobe of the particles' radial profile (1.5 to
+        5 sigma out) over their centre's contrast, median over the strongest particles:
+        about 0 for spots, -0.2 to -0.4 for a bright centre in a dark ring (or the
+        reverse), NaN where no particle could be measured.
     """
 
     polarity: Literal["bright", "dark"]
     sigma_px: float
     n_features: int
+    ring_contrast: float = float("nan")
+
+    @property
+    def is_ring(self) -> bool:
+        """Whether the particles are rings (a centre inside a ring of opposite contrast)."""
+        return bool(self.ring_contrast <= _RING_CONTRAST)
 
     @property
     def diameter_px(self) -> float:
@@ -185,11 +202,12 @@ def measure_feature_scale(frames: np.ndarray, n_frames: int = 3) -> FeatureScale
     if stack.ndim == 2:
         stack = stack[np.newaxis]
     index = np.unique(np.linspace(0, len(stack) - 1, max(1, min(n_frames, len(stack)))).astype(int))
-    per_frame = []
+    per_frame, firsts = [], []
     for i in index:
         extrema = _frame_extrema(stack[i])
         if len(extrema):
             per_frame.append(_suppress_overlaps(extrema))
+            firsts.append(i)
     if not per_frame:
         return FeatureScale("bright", 1.0, 0)
     feats = np.concatenate(per_frame)
@@ -205,4 +223,29 @@ def measure_feature_scale(frames: np.ndarray, n_frames: int = 3) -> FeatureScale
     _, sign, centre = best
     members = (feats[:, 0] == sign) & (np.abs(log_scale - centre) <= 0.51)
     sigma = float(2.0 ** np.average(log_scale[members], weights=feats[members, 4]))
-    return FeatureScale("bright" if sign > 0 else "dark", sigma, int(members.sum()))
+    first = per_frame[0]
+    chosen = first[(first[:, 0] == sign) & (np.abs(np.log2(first[:, 1]) - centre) <= 0.51)]
+    contrast = _ring_contrast(stack[firsts[0]], chosen, sign, sigma)
+    return FeatureScale("bright" if sign > 0 else "dark", sigma, int(members.sum()), contrast)
+
+
+def _ring_contrast(frame: np.ndarray, feats: np.ndarray, sign: float, sigma: float) -> float:
+    """Median depth of the opposite-contrast lobe around the strongest particles."""
+    image = sign * np.asarray(frame, dtype=np.float64)
+    h, w = image.shape
+    reach = int(np.ceil(6 * sigma))
+    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    r = np.hypot(yy, xx)
+    shells = [(r >= q - 0.5) & (r < q + 0.5) for q in np.arange(1.5 * sigma, 5 * sigma, 0.5)]
+    centre_px, outside = r <= max(1.0, 0.5 * sigma), r > 5 * sigma
+    ratios = []
+    for row, col in feats[np.argsort(feats[:, 4])[::-1][:_PROFILED], 2:4]:
+        y, x = round(row), round(col)
+        if y < reach or x < reach or y + reach >= h or x + reach >= w:
+            continue
+        window = image[y - reach : y + reach + 1, x - reach : x + reach + 1]
+        window = window - np.median(window[outside])
+        centre = window[centre_px].mean()
+        if centre > 0 and shells:
+            ratios.append(min(window[s].mean() for s in shells if s.any()) / centre)
+    return float(np.median(ratios)) if ratios else float("nan")

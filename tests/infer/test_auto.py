@@ -166,3 +166,24 @@ def test_bright_movies_and_live_streams_stay_single_frame(spots):
     live = AutoLocalizer()
     live.locate(spots.frames[0])
     assert live.choice.model == "spots" and live.choice.strength is None
+
+
+@pytest.mark.parametrize("dark_centre", [False, True])
+def test_small_rings_run_the_ring_model_uninverted(dark_centre):
+    psf = simulate.RingPSF(radius_px=4.0, contrast=-1.0 if dark_centre else 1.0)
+    movie = simulate.simulate_movie(
+        n_frames=2,
+        n_particles=10,
+        shape=(160, 160),
+        snr=10,
+        psf=psf,
+        seed=9,
+        background_photons=100.0,
+        min_separation_px=24.0,
+    )
+    choice = choose_auto(movie.frames)
+    assert choice.model == "rings"
+    assert choice.network_polarity == "bright"
+    assert choice.ring_contrast <= -0.2
+    assert "rings: a lobe of opposite contrast" in choice.line()
+    assert _jaccard(movie, livetrack.locate(movie.frames), 2.0).jaccard >= 0.95
