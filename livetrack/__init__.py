@@ -14,7 +14,7 @@ from livetrack._errors import InputError, LivetrackError, ModelFileError
 from livetrack._version import __version__
 
 if TYPE_CHECKING:
-    from livetrack import bench, evaluate, link, localize, record, simulate
+    from livetrack import bench, evaluate, link, localize, protocols, record, registry, simulate
     from livetrack._api import locate, track
     from livetrack.link import Linker
     from livetrack.record import TrackWriter, read_tracks
@@ -32,7 +32,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "evaluate": ("livetrack.evaluate", None),
     "link": ("livetrack.link", None),
     "localize": ("livetrack.localize", None),
+    "protocols": ("livetrack.protocols", None),
     "record": ("livetrack.record", None),
+    "registry": ("livetrack.registry", None),
     "simulate": ("livetrack.simulate", None),
 }
 
@@ -48,8 +50,10 @@ __all__ = [
     "link",
     "localize",
     "locate",
+    "protocols",
     "read_tracks",
     "record",
+    "registry",
     "simulate",
     "track",
 ]

@@ -13,8 +13,6 @@ from livetrack._stack import as_stack
 
 __all__ = ["locate", "track"]
 
-CLASSICAL_METHODS = ("centroid", "radial", "mle")
-
 
 def locate(
     frames: np.ndarray,
@@ -72,8 +70,10 @@ def locate(
 
         _check_cnn_options(cnn_locate, options)
         return cnn_locate(stack, model, backend=backend, **options)
-    if method not in CLASSICAL_METHODS:
-        raise InputError(f"unknown method {method!r}; choose from {', '.join(CLASSICAL_METHODS)}")
+    from livetrack.registry import CLASSICAL
+
+    if method not in CLASSICAL:
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(CLASSICAL)}")
     from livetrack.localize import locate as classical_locate
 
     return classical_locate(stack, method, **options)

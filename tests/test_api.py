@@ -21,8 +21,10 @@ def test_public_names_are_pinned():
         "link",
         "localize",
         "locate",
+        "protocols",
         "read_tracks",
         "record",
+        "registry",
         "simulate",
         "track",
     ]

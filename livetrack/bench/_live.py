@@ -36,22 +36,14 @@ PHOTONS = 500.0
 
 
 def make_localizer(kind: str) -> Any:
-    """Build a localizer from ``"centroid"`` or ``"cnn[:<model>][:int8][:fast][:adaptive]"``."""
-    from livetrack._errors import InputError
-    from livetrack.bench._localizers import parse_cnn
+    """Build a live localizer from a registry name (``"centroid"``, ``"cnn:spots:int8:fast"``).
 
-    if kind == "centroid":
-        from livetrack.localize import CentroidLocalizer
+    See :mod:`livetrack.registry`; the CNN runs on fp32 ONNX Runtime unless the name names
+    a backend, and a name asking for later frames (``:t<k>``) is an error.
+    """
+    from livetrack.registry import make_localizer as from_registry
 
-        return CentroidLocalizer()
-    if kind == "cnn" or kind.startswith("cnn:"):
-        from livetrack.infer import CNNLocalizer
-
-        model, backend, refine, threshold, window = parse_cnn(kind)
-        if window != 1:
-            raise InputError(f"{kind}: live tracking has no future frames (drop :t{window})")
-        return CNNLocalizer(model, backend=backend, refine=refine, threshold=threshold)
-    raise InputError(f"unknown localizer {kind!r} (centroid or cnn[:<model>][:int8][:fast])")
+    return from_registry(kind, backend="onnxruntime", live=True)
 
 
 def _core(size: int, rate_hz: float | None, replay: int) -> Any:

@@ -4,66 +4,57 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from livetrack._errors import InputError
 from livetrack.bench._scenes import Scene
+from livetrack.registry import CLASSICAL, LocalizerName, make_localizer, parse_localizer
 
 __all__ = ["CLASSICAL", "DEFAULTS", "available_localizers"]
 
-CLASSICAL = ("centroid", "radial", "mle")
 #: Exactly what ``livetrack track`` / ``livetrack.locate`` do with no options.
 DEFAULTS = "defaults"
+# The CNN's backend where a name names none: fp32 ONNX Runtime, what the tables report.
+_BACKEND = "onnxruntime"
 
 Locate = Callable[[np.ndarray, int], pd.DataFrame]
 
 
-def _classical(method: str) -> Callable[[Scene, object], Locate]:
+def _classical(name: LocalizerName) -> Callable[[Scene, object], Locate]:
     def factory(scene: Scene, camera: object) -> Locate:
-        from livetrack.localize import make_localizer
-
         # The feature size is what a user tunes per kind of particle. Rings can be
         # dark-centred, so they are detected on the magnitude of the bandpass; the
         # Gaussian fit only models bright spots and is shown as it does on them.
-        polarity = "abs" if scene.group == "rings" and method != "mle" else "bright"
+        polarity = "abs" if scene.group == "rings" and name.kind != "mle" else "bright"
         localizer = make_localizer(
-            method, diameter_px=scene.feature_diameter_px, camera=camera, polarity=polarity
+            name, diameter_px=scene.feature_diameter_px, camera=camera, polarity=polarity
         )
         return localizer.locate
 
     return factory
 
 
-def _cnn(
-    model: str,
-    backend: str = "auto",
-    refine: bool | None = None,
-    threshold: str | None = None,
-    window: int = 1,
-) -> Callable[[Scene, object], Locate]:
-    cache: dict[str, object] = {}
-
+def _cnn(name: LocalizerName) -> Callable[[Scene, object], Locate]:
     def factory(scene: Scene, camera: object) -> Locate:
-        from livetrack.infer import CNNLocalizer
-        from livetrack.model import load_model
-
-        if "spec" not in cache:
-            cache["spec"] = load_model(model)
         # The camera calibration is given to the CNN as to the classical methods: frames in
         # photons, and the refinement fit with the camera's photon statistics.
-        loc = CNNLocalizer(
-            model=cache["spec"],  # type: ignore[arg-type]
-            camera=camera,
-            backend=backend,
-            refine=refine,
-            threshold=threshold,
-        )
+        loc: Any = make_localizer(name, backend=_BACKEND, camera=camera)
         # Temporal averaging and a model fusing neighbouring frames both need the stack.
-        if window == 1 and loc.temporal_frames == 1:
+        if name.window == 1 and loc.temporal_frames == 1:
             return loc.locate
-        return _WindowedLocate(loc, window)
+        return _WindowedLocate(loc, name.window)
+
+    return factory
+
+
+def _whole_movie(name: LocalizerName) -> Callable[[Scene, object], Locate]:
+    """``auto`` and ``defaults``: they choose on the movie, so they get the whole stack."""
+
+    def factory(scene: Scene, camera: object) -> Locate:
+        return _WindowedLocate(make_localizer(name, backend=_BACKEND), name.window)
 
     return factory
 
@@ -82,52 +73,12 @@ class _WindowedLocate:
         return self.loc.locate_stack(frames, temporal_window=self.window)  # type: ignore[attr-defined]
 
 
-def _defaults(scene: Scene, camera: object) -> Locate:
-    """Locate as ``livetrack track`` does with no options: ``livetrack.locate`` on the movie."""
-    from livetrack._api import locate
-
-    return _WindowedLocate(_ApiLocate(locate), 1)
-
-
-class _ApiLocate:
-    """``livetrack.locate`` with no options, shaped like a localizer's ``locate_stack``."""
-
-    def __init__(self, locate: Callable[..., pd.DataFrame]) -> None:
-        self._locate = locate
-
-    def locate_stack(
-        self, frames: np.ndarray, first_frame: int = 0, temporal_window: int = 1
-    ) -> pd.DataFrame:
-        table = self._locate(frames)
-        table["frame"] += first_frame
-        return table
-
-
 def _shipped_models() -> list[str]:
     try:
         from livetrack.model import available_models
     except ImportError:
         return []
     return list(available_models())
-
-
-def parse_cnn(name: str) -> tuple[str, str, bool | None, str | None, int]:
-    """Split ``cnn[:<model>][:int8][:fast][:adaptive][:t<k>]`` into its settings.
-
-    Returns (model, backend, refine, threshold, temporal window). ``int8`` runs the model's
-    int8 export on ONNX Runtime, ``fast`` skips the refinement (positions straight from the
-    network), ``adaptive`` chooses the detection threshold per frame, ``t3`` detects on
-    3-frame averages; the model defaults to ``spots``.
-    """
-    parts = name.split(":")[1:]
-    windows = [p for p in parts if len(p) > 1 and p[0] == "t" and p[1:].isdigit()]
-    flags = {p for p in parts if p in ("int8", "fast", "adaptive")}
-    rest = [p for p in parts if p not in flags and p not in windows]
-    model = ":".join(rest) or "spots"
-    backend = "onnxruntime-int8" if "int8" in flags else "onnxruntime"
-    refine = False if "fast" in flags else None
-    threshold = "adaptive" if "adaptive" in flags else None
-    return model, backend, refine, threshold, int(windows[-1][1:]) if windows else 1
 
 
 def _is_model(model: str, shipped: list[str]) -> bool:
@@ -142,11 +93,13 @@ def available_localizers(
     Parameters
     ----------
     names
-        ``defaults`` (``livetrack.locate`` with no options), ``centroid``, ``radial``,
-        ``mle`` or ``cnn:<model>`` (a shipped name or a model
-        folder; ``:int8`` runs its int8 export, ``:fast`` skips refinement, ``:adaptive``
-        chooses the threshold per frame, ``:t3`` detects on 3-frame averages); None means the
-        defaults, the three classical methods and a CNN for every shipped model.
+        Localizer names as :func:`livetrack.registry.parse_localizer` takes them:
+        ``defaults`` (``livetrack.locate`` with no options), ``auto``, ``centroid``,
+        ``radial``, ``mle`` or ``cnn:<model>`` (a shipped name or a model folder; ``:int8``
+        runs its int8 export, ``:fast`` skips refinement, ``:adaptive`` chooses the
+        threshold per frame, ``:t3`` detects on 3-frame averages; the CNN runs on fp32 ONNX
+        Runtime unless the name names a backend). None means the defaults, the three
+        classical methods and a CNN for every shipped model.
 
     Returns
     -------
@@ -162,14 +115,24 @@ def available_localizers(
     if names is None:
         names = [DEFAULTS, *CLASSICAL, *(f"cnn:{m}" for m in shipped)]
     factories: dict[str, Callable[[Scene, object], Locate]] = {}
-    for name in names:
-        if name == DEFAULTS:
-            factories[name] = _defaults
-        elif name in CLASSICAL:
-            factories[name] = _classical(name)
-        elif name.startswith("cnn:") and _is_model(parse_cnn(name)[0], shipped):
-            factories[name] = _cnn(*parse_cnn(name))
-        else:
+    for text in names:
+        name = parse_localizer(text)
+        if name.kind in CLASSICAL:
+            factories[text] = _classical(name)
+        elif name.kind in ("auto", DEFAULTS):
+            factories[text] = _whole_movie(name)
+        elif name.kind == "cnn" and _is_model(name.model or "spots", shipped):
+            factories[text] = _cnn(name)
+        elif name.kind == "cnn":
             known = ", ".join([DEFAULTS, *CLASSICAL, *(f"cnn:{m}" for m in shipped)])
-            raise InputError(f"unknown localizer {name!r}; available: {known}")
+            raise InputError(f"unknown localizer {text!r}; available: {known}")
+        else:  # a kind registered by a user: built as it is, one frame at a time
+            factories[text] = _registered(name)
     return factories
+
+
+def _registered(name: LocalizerName) -> Callable[[Scene, object], Locate]:
+    def factory(scene: Scene, camera: object) -> Locate:
+        return make_localizer(name, backend=_BACKEND).locate
+
+    return factory

@@ -39,6 +39,7 @@ import pandas as pd
 
 from livetrack import evaluate
 from livetrack._errors import InputError
+from livetrack.registry import CLASSICAL, make_localizer, parse_localizer
 
 __all__ = [
     "DEFAULT_GATE_PX",
@@ -389,10 +390,8 @@ RealLocalizer = Callable[[Source], StackLocate | None]
 
 
 def _defaults(source: Source) -> StackLocate:
-    import livetrack
-
     # Exactly what `livetrack locate VIDEO` does: no option at all.
-    return lambda frames: livetrack.locate(frames)
+    return make_localizer("defaults").locate_stack  # type: ignore[attr-defined]
 
 
 def _per_frame(locate_one: Callable[[np.ndarray], pd.DataFrame]) -> StackLocate:
@@ -424,8 +423,6 @@ def _trackpy(source: Source) -> StackLocate | None:
 
 def _classical(method: str) -> RealLocalizer:
     def build(source: Source) -> StackLocate | None:
-        from livetrack.localize import make_localizer
-
         p = source.params
         if p is None or (method == "mle" and p.invert):  # the Gaussian fit is bright-only
             return None
@@ -485,13 +482,12 @@ def real_localizers(methods: Sequence[str] | None = None) -> dict[str, RealLocal
     InputError
         A name the accuracy bench does not know.
     """
-    from livetrack.bench._localizers import CLASSICAL
-
     builders: dict[str, RealLocalizer] = {"defaults": _defaults, "trackpy": _trackpy}
     for name in (*BASELINES[2:], *(methods or ())):
         if name in builders:
             continue
-        builders[name] = _classical(name) if name in CLASSICAL else _cnn(name)
+        kind = parse_localizer(name).kind  # an unknown name fails here, before any run
+        builders[name] = _classical(name) if kind in CLASSICAL else _cnn(name)
     return builders
 
 

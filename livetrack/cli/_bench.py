@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from livetrack import registry
 from livetrack._errors import InputError
 
 bench_app = typer.Typer(
@@ -30,7 +31,8 @@ def accuracy(
         typer.Option(
             "--method",
             "-m",
-            help="Only these localizers (repeatable): centroid, radial, mle, or cnn:<model>.",
+            help="Only these localizers (repeatable): "
+            f"{registry.localizer_syntax()}; a CNN runs on onnxruntime unless named.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Base seed of the scene suite.")] = 2012,
@@ -91,7 +93,12 @@ def speed(
     ] = 3,
     backend: Annotated[
         list[str] | None,
-        typer.Option("--backend", "-b", help="Backends to time (repeatable); default: all."),
+        typer.Option(
+            "--backend",
+            "-b",
+            help=f"Backends to time (repeatable): {', '.join(registry.backend_names())}; "
+            "default: all.",
+        ),
     ] = None,
     trackpy: Annotated[
         bool, typer.Option("--trackpy/--no-trackpy", help="Time trackpy.locate as the baseline.")
@@ -115,7 +122,7 @@ def speed(
         models = tuple(model)
     else:
         models = tuple(m for m in ("spots", "spots-fast") if m in available_models())
-    backends = tuple(backend or ("onnxruntime", "onnxruntime-int8", "torch"))
+    backends = tuple(backend or registry.backend_names())
     results = measure_speed(
         model=models,
         backends=backends,
@@ -137,8 +144,8 @@ def live(
         typer.Option(
             "--localizer",
             "-l",
-            help="centroid or cnn[:<model>][:int8][:fast][:adaptive] (repeatable); default: "
-            "cnn, cnn:int8:fast, cnn:spots-fast:int8:fast and centroid.",
+            help=f"A localizer (repeatable): {registry.localizer_syntax()}, without :t<k>; "
+            "default: cnn, cnn:int8:fast, cnn:spots-fast:int8:fast and centroid.",
         ),
     ] = None,
     size: Annotated[int, typer.Option(help="Frame size (square), pixels.")] = 512,
@@ -209,8 +216,8 @@ def real(
         typer.Option(
             "--method",
             "-m",
-            help="More localizers beside defaults, trackpy, centroid and radial (repeatable): "
-            "mle or cnn:<model>[:int8][:fast][:adaptive][:t<k>], as bench accuracy takes them.",
+            help="More localizers beside defaults, trackpy, centroid and radial (repeatable), "
+            f"as bench accuracy takes them: {registry.localizer_syntax()}.",
         ),
     ] = None,
     video: Annotated[

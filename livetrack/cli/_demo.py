@@ -11,11 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
+from livetrack import registry
 from livetrack._errors import InputError
 
 __all__ = ["register"]
-
-_LOCALIZERS = ("auto", "cnn", "centroid")
 
 #: Search range in standard deviations of the per-axis Brownian step per frame. The
 #: 2-D step length is Rayleigh distributed: P(step > 5 sigma) = exp(-12.5) ~ 4e-6, so
@@ -36,9 +35,7 @@ def _localizer(kind: str, model: str) -> Any:
 
     if kind in ("auto", "cnn"):
         return default_localizer(model)
-    from livetrack.localize import CentroidLocalizer
-
-    return CentroidLocalizer()
+    return registry.make_localizer(kind, live=True)
 
 
 def _search_range_px(diffusion_um2_per_frame: float, pixel_size_um: float) -> float:
@@ -94,10 +91,18 @@ def demo(
         Path, typer.Option("--out", "-o", help="Folder for the recorded tracks (tracks.csv).")
     ] = Path("livetrack-demo"),
     headless: Annotated[
-        bool, typer.Option("--headless", help="No window: status line on the terminal.")
+        bool,
+        typer.Option(
+            "--headless",
+            help="No window: status line on the terminal (the default without a display).",
+        ),
     ] = False,
     localizer: Annotated[
-        str, typer.Option(help="auto (the CNN of --model), cnn or centroid.")
+        str,
+        typer.Option(
+            help="auto or cnn: the CNN of --model; or any localizer name: "
+            f"{registry.localizer_syntax()}, without :t<k>."
+        ),
     ] = "auto",
     model: Annotated[
         str,
@@ -113,18 +118,28 @@ def demo(
     particles: Annotated[int, typer.Option(help="Particles on the (periodic) sample.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the simulated sample.")] = 0,
     follow: Annotated[
-        bool, typer.Option("--follow", help="Keep the particle nearest the centre centred.")
+        bool,
+        typer.Option(
+            "--recenter",
+            "--follow",
+            help="Closed loop: keep a particle centred with the stage (the one nearest the "
+            "centre; in the window, click another to follow it).",
+        ),
     ] = False,
+    screenshot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Save the viewer window as PNG at the end (rendered offscreen without a display).",
+        ),
+    ] = None,
 ) -> None:
     """Start the simulated microscope, track FRAMES frames live and record them to OUT."""
     if frames < 1:
         raise InputError(f"--frames must be >= 1, got {frames}")
-    if localizer not in _LOCALIZERS:
-        raise InputError(f"--localizer must be one of {', '.join(_LOCALIZERS)}, got {localizer!r}")
+    registry.parse_localizer(localizer)  # an unknown name fails before the microscope starts
     if size < 16:
         raise InputError(f"--size must be >= 16, got {size}")
-    if not headless:
-        typer.echo("the live viewer is not available yet; running headless")
+    window = _use_window(headless, screenshot)
 
     import numpy as np
 
@@ -157,10 +172,12 @@ def demo(
     }
     writer = TrackWriter(out, header)
     callbacks = []
+    recenter = None
     if follow:
         from livetrack.feedback import Recenter
 
-        callbacks.append(Recenter(core))
+        recenter = Recenter(core)
+        callbacks.append(recenter)
     options = TrackerOptions(pixel_size_um=pixel_size, min_mass=min_mass)
     tracker = Tracker(loc, linker, writer, callbacks=callbacks, options=options)
     typer.echo(
@@ -173,7 +190,22 @@ def demo(
     stop = threading.Event()
     t0 = time.perf_counter()
     try:
-        run = run_continuous(core, tracker, n_frames=frames, stop_event=stop)
+        if window:
+            from livetrack.cli._demo_window import run_with_window
+
+            run, interrupted = run_with_window(
+                core,
+                tracker,
+                n_frames=frames,
+                stop_event=stop,
+                recenter=recenter,
+                screenshot=screenshot,
+                title=f"livetrack demo: {size}x{size} simulated camera, {localizer_name(loc)}",
+            )
+            if interrupted:
+                typer.echo("\ninterrupted")
+        else:
+            run = run_continuous(core, tracker, n_frames=frames, stop_event=stop)
     except KeyboardInterrupt:
         stop.set()
         tracker.stop()
@@ -209,6 +241,35 @@ def demo(
             f"mean {np.mean(offsets):.2f} px, max {np.max(offsets):.2f} px"
         )
     typer.echo(f"tracks written to {writer.path}  (livetrack.read_tracks({str(out)!r}))")
+    if screenshot is not None:
+        typer.echo(f"screenshot saved to {screenshot}")
+
+
+def _use_window(headless: bool, screenshot: Path | None) -> bool:
+    """Decide before the microscope starts whether the viewer window runs.
+
+    The window opens where there is a display (or ``QT_QPA_PLATFORM`` names a Qt
+    platform); ``--screenshot`` renders it offscreen where there is none. Without a
+    display, or without the viewer extra, the demo runs headless as it always has.
+    """
+    from livetrack.cli._demo_window import check_screenshot_path, viewer_unavailable
+    from livetrack.viewer import display_available
+
+    if headless:
+        if screenshot is not None:
+            raise InputError("--screenshot saves the viewer window: drop --headless")
+        return False
+    check_screenshot_path(screenshot)
+    if screenshot is None and not display_available():
+        typer.echo("no display: running headless (--screenshot PATH renders the viewer offscreen)")
+        return False
+    reason = viewer_unavailable()
+    if reason is not None:
+        if screenshot is not None:
+            raise InputError(f"--screenshot needs the live viewer: {reason}")
+        typer.echo(f"the live viewer cannot start ({reason}); running headless")
+        return False
+    return True
 
 
 def register(app: typer.Typer) -> None:

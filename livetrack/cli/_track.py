@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from livetrack import registry
 from livetrack._errors import InputError
 
 # The options are declared once and shared by both commands, so that their help and
@@ -29,7 +30,7 @@ InputArg = Annotated[
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")]
 MethodOpt = Annotated[
     str | None,
-    typer.Option(help="Classical localizer instead of the CNN: centroid, radial or mle."),
+    typer.Option(help=f"Classical localizer instead of the CNN: {', '.join(registry.CLASSICAL)}."),
 ]
 ModelOpt = Annotated[
     str,
@@ -40,7 +41,11 @@ ModelOpt = Annotated[
     ),
 ]
 BackendOpt = Annotated[
-    str, typer.Option(help="CNN inference backend: auto, onnxruntime, onnxruntime-int8, torch.")
+    str,
+    typer.Option(
+        help=f"CNN inference backend: auto (the fastest available) or one of "
+        f"{', '.join(registry.backend_names())}."
+    ),
 ]
 ThresholdOpt = Annotated[
     str | None,

@@ -11,6 +11,7 @@ from livetrack.infer._backends import (
     make_backend,
     register_backend,
 )
+from livetrack.infer._doubles import NullBackend
 from livetrack.infer._localizer import CNNLocalizer, locate
 from livetrack.infer._speed import SpeedResult, measure_speed, speed_markdown
 
@@ -20,6 +21,7 @@ __all__ = [
     "AutoLocalizer",
     "Backend",
     "CNNLocalizer",
+    "NullBackend",
     "OnnxRuntimeBackend",
     "SpeedResult",
     "TorchBackend",

@@ -4,32 +4,41 @@ A backend runs the network on a normalized, soft-clipped, padded float32 batch `
 and returns
 the raw maps ``(B, 5, ceil(H / stride), ceil(W / stride))`` as float32 numpy. Normalization
 and decoding happen outside, in numpy, so every backend sees and returns the same arrays.
-New engines (TensorRT) register a factory with :func:`register_backend`.
+New engines (TensorRT) register a factory with :func:`livetrack.registry.register_backend`;
+the registry (re-exported here) turns names into backends.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from livetrack._errors import InputError, ModelFileError
-from livetrack._extras import install_hint, require
+from livetrack._extras import require
 from livetrack.model import ModelSpec, load_net
+from livetrack.protocols import InferenceBackend
+from livetrack.registry import (
+    AUTO_ORDER,
+    backend_names,
+    make_backend,
+    register_backend,
+)
+
+__all__ = [
+    "AUTO_ORDER",
+    "Backend",
+    "OnnxRuntimeBackend",
+    "TorchBackend",
+    "backend_names",
+    "default_threads",
+    "make_backend",
+    "register_backend",
+]
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """An inference engine for one loaded model."""
-
-    name: str
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Map a float32 ``(B, 1, H, W)`` batch to float32 ``(B, 5, h, w)`` maps."""
-        ...
+#: The engine protocol under its name in this package (one definition, in livetrack.protocols).
+Backend = InferenceBackend
 
 
 def default_threads() -> int:
@@ -135,84 +144,3 @@ class TorchBackend:
         with torch.inference_mode():
             out = self._net(torch.from_numpy(batch).to(self.device))
         return out.float().cpu().numpy()
-
-
-@dataclass(frozen=True)
-class _Registration:
-    factory: Callable[[ModelSpec], Backend]
-    available: Callable[[], bool]
-
-
-def _has_module(name: str) -> Callable[[], bool]:
-    def check() -> bool:
-        import importlib.util
-
-        return importlib.util.find_spec(name) is not None
-
-    return check
-
-
-_REGISTRY: dict[str, _Registration] = {
-    "onnxruntime": _Registration(OnnxRuntimeBackend, _has_module("onnxruntime")),
-    "onnxruntime-int8": _Registration(
-        lambda spec: OnnxRuntimeBackend(spec, precision="int8"), _has_module("onnxruntime")
-    ),
-    "torch": _Registration(TorchBackend, _has_module("torch")),
-}
-
-#: Preference order of ``backend="auto"``; names not registered are skipped.
-AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
-
-
-def register_backend(
-    name: str, factory: Callable[[ModelSpec], Backend], available: Callable[[], bool]
-) -> None:
-    """Register an inference engine under ``name`` (replacing any previous one).
-
-    Parameters
-    ----------
-    name : str
-        Backend name used by ``backend=`` arguments and the CLI.
-    factory : callable
-        ``factory(spec) -> Backend``.
-    available : callable
-        Cheap check whether the engine can run here (used by ``"auto"``).
-    """
-    _REGISTRY[name] = _Registration(factory, available)
-
-
-def backend_names() -> list[str]:
-    """Return the registered backend names."""
-    return sorted(_REGISTRY)
-
-
-def make_backend(spec: ModelSpec, backend: str | Backend = "auto") -> Backend:
-    """Create the backend ``backend`` for ``spec``.
-
-    ``"auto"`` takes the first available of TensorRT, ONNX Runtime and PyTorch.
-
-    Raises
-    ------
-    InputError
-        An unknown or unavailable backend name.
-    """
-    if not isinstance(backend, str):
-        if isinstance(backend, Backend):
-            return backend
-        raise InputError(f"backend must be a name or a Backend, got {type(backend).__name__}")
-    if backend == "auto":
-        for name in AUTO_ORDER:
-            reg = _REGISTRY.get(name)
-            if reg is not None and reg.available():
-                return reg.factory(spec)
-        raise InputError("no inference backend available (install onnxruntime or torch)")
-    reg = _REGISTRY.get(backend)
-    if reg is None:
-        known = ", ".join(["auto", *backend_names()])
-        raise InputError(f"unknown backend {backend!r} (choose from {known})")
-    if not reg.available():
-        if backend == "torch":
-            hint = install_hint("torch")
-            raise InputError(f"backend 'torch' needs torch, which is not installed: {hint}")
-        raise InputError(f"backend {backend!r} is not available on this machine")
-    return reg.factory(spec)

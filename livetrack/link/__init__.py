@@ -5,6 +5,7 @@ frame, used live), the generator :func:`link_iter`, and the DataFrame
 convenience :func:`link`. Motion models plug in as :class:`Predictor` objects.
 """
 
+from livetrack.link._doubles import FreshIdLinker
 from livetrack.link._linker import Linker, LinkOptions, link, link_iter
 from livetrack.link._predict import (
     ConstantVelocityPredictor,
@@ -14,6 +15,7 @@ from livetrack.link._predict import (
 
 __all__ = [
     "ConstantVelocityPredictor",
+    "FreshIdLinker",
     "LinkOptions",
     "Linker",
     "NearestVelocityPredictor",

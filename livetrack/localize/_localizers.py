@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -20,19 +20,7 @@ from livetrack.localize._options import (
     RadialSymmetryOptions,
 )
 from livetrack.localize._radial import radial_symmetry_center
-
-
-@runtime_checkable
-class Localizer(Protocol):
-    """Anything that turns one frame into a table of particle positions.
-
-    ``locate`` returns a DataFrame with at least the columns frame, x, y, mass (x is the
-    column and y the row in pixels; the centre of pixel (0, 0) is (0, 0)).
-    """
-
-    def locate(self, image: np.ndarray, frame: int = 0) -> pd.DataFrame:
-        """Locate the particles in one 2-D frame."""
-        ...
+from livetrack.protocols import Localizer
 
 
 def _frame_table(frame: int, cols: dict[str, np.ndarray], order: list[str]) -> pd.DataFrame:

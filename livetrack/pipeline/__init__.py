@@ -8,12 +8,14 @@ never wait for tracking.
 
 from livetrack.pipeline._default import default_localizer, default_tracker, localizer_name
 from livetrack.pipeline._result import FrameResult, TrackerStats
+from livetrack.pipeline._source import ReplaySource
 from livetrack.pipeline._tracker import Callback, DropPolicy, Tracker, TrackerOptions
 
 __all__ = [
     "Callback",
     "DropPolicy",
     "FrameResult",
+    "ReplaySource",
     "Tracker",
     "TrackerOptions",
     "TrackerStats",

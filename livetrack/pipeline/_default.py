@@ -23,7 +23,8 @@ def default_localizer(model: str = "auto") -> Any:
     Parameters
     ----------
     model
-        ``"auto"``, or a model name or folder (``livetrack.infer.CNNLocalizer(model)``).
+        ``"auto"``, or a model name or folder (``livetrack.infer.CNNLocalizer(model)``);
+        built by :func:`livetrack.registry.make_localizer` as ``auto`` or ``cnn``.
 
     Returns
     -------
@@ -40,9 +41,10 @@ def default_localizer(model: str = "auto") -> Any:
     """
     # The CNN's CPU engine; without it "auto" would fall to torch, not installed either.
     require("onnxruntime", "the CNN localizer")
-    from livetrack.infer import AutoLocalizer, CNNLocalizer
+    from livetrack.registry import make_localizer
 
-    return AutoLocalizer() if model == "auto" else CNNLocalizer(model)
+    # A folder is passed as the model, not parsed: its name may look like a flag.
+    return make_localizer("auto") if model == "auto" else make_localizer("cnn", model=model)
 
 
 def localizer_name(localizer: Any) -> str:

@@ -14,13 +14,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from livetrack._errors import InputError
 from livetrack.pipeline._result import FrameResult, TrackerStats
+from livetrack.protocols import Linker, Localizer, Recorder
 
 __all__ = ["Callback", "DropPolicy", "Tracker", "TrackerOptions"]
 
@@ -28,35 +28,6 @@ log = logging.getLogger("livetrack.pipeline")
 
 DropPolicy = Literal["never", "oldest", "newest"]
 _DROP_POLICIES = ("never", "oldest", "newest")
-
-
-@runtime_checkable
-class Localizer(Protocol):
-    """Anything that turns one image into a DataFrame of positions."""
-
-    def locate(self, image: np.ndarray, frame: int = 0) -> pd.DataFrame:
-        """Return positions with at least columns ``frame, x, y, mass``."""
-        ...
-
-
-class Linker(Protocol):
-    """Online linker: adds a ``particle`` column frame by frame."""
-
-    def step(self, frame: int, positions: pd.DataFrame) -> pd.DataFrame:
-        """Return ``positions`` with a ``particle`` id per row."""
-        ...
-
-
-class Recorder(Protocol):
-    """Appends each frame's tracks to storage."""
-
-    def write(self, df: pd.DataFrame) -> None:
-        """Append and flush one frame's rows."""
-        ...
-
-    def close(self) -> None:
-        """Flush and release the storage."""
-        ...
 
 
 Callback = Callable[[FrameResult], Any]

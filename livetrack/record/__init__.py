@@ -5,12 +5,14 @@ commented header; :func:`read_tracks` reads it back as a DataFrame, also after
 the writer was killed mid-frame.
 """
 
+from livetrack.record._doubles import MemoryRecorder
 from livetrack.record._reader import find_tracks, read_tracks
 from livetrack.record._writer import COLUMNS, TRACKS_FILENAME, TrackWriter, tracks_path
 
 __all__ = [
     "COLUMNS",
     "TRACKS_FILENAME",
+    "MemoryRecorder",
     "TrackWriter",
     "find_tracks",
     "read_tracks",

@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
+from livetrack._errors import InputError
 from livetrack.bench._live import live_markdown, sustained
 from livetrack.cli import app
 from livetrack.infer import SpeedResult, speed_markdown
@@ -106,11 +108,14 @@ def test_bench_speed_refuses_zero_rounds():
     assert result.stderr.strip() == "livetrack: error: --rounds must be >= 1, got 0"
 
 
-def test_cnn_kinds_parse_into_model_backend_and_refinement():
-    from livetrack.bench._localizers import parse_cnn
+def test_live_localizers_come_from_the_registry():
+    from livetrack.bench._live import make_localizer
+    from livetrack.infer import CNNLocalizer
+    from livetrack.localize import CentroidLocalizer
 
-    assert parse_cnn("cnn") == ("spots", "onnxruntime", None, None, 1)
-    assert parse_cnn("cnn:rings") == ("rings", "onnxruntime", None, None, 1)
-    assert parse_cnn("cnn:spots:int8:fast") == ("spots", "onnxruntime-int8", False, None, 1)
-    assert parse_cnn("cnn:int8:adaptive") == ("spots", "onnxruntime-int8", None, "adaptive", 1)
-    assert parse_cnn("cnn:spots:adaptive:t5") == ("spots", "onnxruntime", None, "adaptive", 5)
+    assert isinstance(make_localizer("centroid"), CentroidLocalizer)
+    fast = make_localizer("cnn:spots:int8:fast")
+    assert isinstance(fast, CNNLocalizer)
+    assert (fast.backend.name, fast.refine) == ("onnxruntime-int8", False)
+    with pytest.raises(InputError, match="live tracking has no future frames"):
+        make_localizer("cnn:spots:t3")
