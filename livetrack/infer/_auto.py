@@ -22,7 +22,13 @@ import pandas as pd
 from livetrack._errors import InputError
 from livetrack._stack import as_stack
 from livetrack.infer._localizer import CNNLocalizer, _cached_localizer
-from livetrack.localize import FeatureScale, bin_frames, measure_feature_scale, window_stack
+from livetrack.localize import (
+    FeatureScale,
+    bin_frames,
+    measure_feature_scale,
+    remove_overlays,
+    window_stack,
+)
 from livetrack.model import empty_table, frame_statistics, scale_noise
 
 __all__ = [
@@ -405,7 +411,7 @@ class AutoLocalizer:
         )
         self._pool = []
         self._null = -np.inf
-        if choice.noise_scale_px is not None:
+        if choice.noise_scale_px is not None or choice.bin_factor > 1:
             self._null = self._null_strength(net, signed)
         faint_possible = choice.model == "spots" and self.model is None
         if faint_possible and self.threshold is None and len(stack) >= _FAINT_FRAMES:
@@ -534,7 +540,12 @@ class AutoLocalizer:
         pandas.DataFrame
             Columns ``frame, x, y, prob, sigma_x, sigma_y, mass`` in the input's pixels.
         """
-        stack = as_stack(frames, name="frames")
+        stack, hidden = remove_overlays(as_stack(frames, name="frames"))
+        if hidden.any():
+            log.info(
+                "auto: painted over burned-in overlays (timestamps, scale bars, labels): "
+                f"{hidden.sum() / len(hidden):.0f} px per frame"
+            )
         if self.cnn is None:
             self.configure(stack)
         cnn, choice = self.cnn, self.choice
@@ -547,7 +558,14 @@ class AutoLocalizer:
             return empty_table()
         z = self._strength(table, signed, first_frame)
         table = table[z > max(strength_cut(z), self._null)].reset_index(drop=True)
-        return self._to_input_pixels(table)
+        table = self._to_input_pixels(table)
+        if hidden.any():
+            # What lay under an overlay was painted over, not seen: nothing is found there.
+            rows = np.clip(np.rint(table["y"].to_numpy()).astype(int), 0, hidden.shape[1] - 1)
+            cols = np.clip(np.rint(table["x"].to_numpy()).astype(int), 0, hidden.shape[2] - 1)
+            under = hidden[table["frame"].to_numpy() - first_frame, rows, cols]
+            table = table[~under].reset_index(drop=True)
+        return table
 
     def _strength(self, table: pd.DataFrame, frames: np.ndarray, first_frame: int) -> np.ndarray:
         """Each detection's brightness above its local background, in noise units.

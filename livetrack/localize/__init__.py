@@ -23,6 +23,7 @@ from livetrack.localize._options import (
     GaussianMLEOptions,
     RadialSymmetryOptions,
 )
+from livetrack.localize._overlay import overlay_mask, remove_overlays
 from livetrack.localize._radial import radial_symmetry_center
 from livetrack.localize._scale import FeatureScale, bin_frames, measure_feature_scale
 
@@ -45,6 +46,8 @@ __all__ = [
     "locate",
     "make_localizer",
     "measure_feature_scale",
+    "overlay_mask",
     "radial_symmetry_center",
+    "remove_overlays",
     "window_stack",
 ]
