@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from livetrack._errors import InputError
 from livetrack._stack import as_stack
@@ -27,7 +28,6 @@ from livetrack.localize import (
     bin_frames,
     measure_feature_scale,
     remove_overlays,
-    window_stack,
 )
 from livetrack.model import empty_table, frame_statistics, scale_noise
 
@@ -579,20 +579,26 @@ class AutoLocalizer:
         h = self.choice.strength_half_px if self.choice else _MASS_HALF_PX
         outer = 4 * _MASS_HALF_PX
         span = np.abs(np.arange(-outer, outer + 1))
-        box = np.maximum(span[:, None], span[None, :])
-        inner, annulus = box <= h, box > 2 * _MASS_HALF_PX
+        box = np.maximum(span[:, None], span[None, :]).ravel()
+        inner, annulus = np.flatnonzero(box <= h), np.flatnonzero(box > 2 * _MASS_HALF_PX)
+        side = 2 * outer + 1
         z = np.empty(len(table))
         for t, rows in table.groupby("frame").indices.items():
             frame = np.asarray(frames[int(t) - first_frame], dtype=np.float32)
             r = np.clip(np.rint(table["y"].to_numpy()[rows]).astype(int), 0, frame.shape[0] - 1)
             c = np.clip(np.rint(table["x"].to_numpy()[rows]).astype(int), 0, frame.shape[1] - 1)
-            windows, valid = window_stack(frame, r, c, outer, fill=np.nan)
             # The median of a ring beyond the particle's halo: neither the halo nor a
-            # neighbour pulls it, and a smooth illumination gradient cancels.
-            ring = np.where(valid & annulus, windows, np.nan).reshape(len(rows), -1)
-            background = np.nan_to_num(np.nanmedian(ring, axis=1))
-            core = valid & inner
-            z[rows] = np.where(core, windows - background[:, None, None], 0.0).sum(axis=(1, 2))
+            # neighbour pulls it, and a smooth illumination gradient cancels. Mirrored at the
+            # border, so every ring is whole and the median vectorizes.
+            mirrored = np.pad(frame, outer, mode="symmetric")
+            ring = sliding_window_view(mirrored, (side, side))[r, c].reshape(len(rows), -1)
+            background = np.median(ring[:, annulus], axis=1)
+            # The sum counts the pixels in the frame only: a mirror would count them twice.
+            inside = np.pad(np.ones_like(frame), outer)
+            zeroed = np.pad(frame, outer)
+            core = sliding_window_view(zeroed, (side, side))[r, c].reshape(len(rows), -1)
+            count = sliding_window_view(inside, (side, side))[r, c].reshape(len(rows), -1)
+            z[rows] = core[:, inner].sum(axis=1) - background * count[:, inner].sum(axis=1)
         return z / (self._noise * (2 * h + 1))
 
     def _to_input_pixels(self, table: pd.DataFrame) -> pd.DataFrame:
