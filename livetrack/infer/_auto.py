@@ -413,7 +413,14 @@ class AutoLocalizer:
         self._null = -np.inf
         if choice.noise_scale_px is not None or choice.bin_factor > 1:
             self._null = self._null_strength(net, signed)
-        faint_possible = choice.model == "spots" and self.model is None
+        # The temporal model's adaptive threshold counts false peaks at the rates measured
+        # on white noise at the network's own scale: only there is it a choice.
+        faint_possible = (
+            choice.model == "spots"
+            and self.model is None
+            and choice.noise_scale_px is None
+            and choice.bin_factor == 1
+        )
         if faint_possible and self.threshold is None and len(stack) >= _FAINT_FRAMES:
             step = max(1, len(net) // _STRENGTH_FRAMES)
             self._choose_window(net[::step], signed[::step])
