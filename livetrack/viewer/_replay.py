@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from PyQt6.QtWidgets import (
 )
 
 from livetrack._errors import InputError
+from livetrack.viewer._app import save_widget_png
 from livetrack.viewer._canvas import ImageCanvas
 from livetrack.viewer._panel import AnalysisPanel
 from livetrack.viewer._tails import TailBuffer
@@ -77,7 +79,7 @@ class ReplayViewer(QWidget):
         self.frame: int = 0
         self.selected: int | None = None
         self._lengths = (
-            tracks.groupby("particle").size().to_numpy()
+            tracks.dropna(subset=["particle"]).groupby("particle").size().to_numpy()
             if "particle" in tracks.columns
             else np.empty(0, dtype=np.int64)
         )
@@ -144,7 +146,8 @@ class ReplayViewer(QWidget):
         for f in range(max(0, frame - self.tails.length_frames + 1), frame + 1):
             cols = self._by_frame.get(f)
             if cols is not None and "particle" in cols:
-                self.tails.push(f, cols["particle"], cols["x"], cols["y"])
+                linked = cols["particle"] >= 0
+                self.tails.push(f, cols["particle"][linked], cols["x"][linked], cols["y"][linked])
         cur = self._by_frame.get(frame, {})
         x = cur.get("x", np.empty(0))
         y = cur.get("y", np.empty(0))
@@ -176,6 +179,10 @@ class ReplayViewer(QWidget):
             self.selected = int(cur["particle"][i])
             self.show_frame(self.frame)
 
+    def save_png(self, path: str | Path) -> Path:
+        """Save the whole widget, as it shows the current frame, as a PNG; returns the path."""
+        return save_widget_png(self, path)
+
     def _set_tail(self, n: int) -> None:
         self.tails.set_length(n)
         self.show_frame(self.frame)
@@ -204,7 +211,13 @@ def _split_by_frame(tracks: pd.DataFrame) -> dict[int, dict[str, Any]]:
     frames = data["frame"].to_numpy(dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
     ends = np.r_[starts[1:], frames.size]
-    arrays = {c: data[c].to_numpy(dtype=np.int64 if c == "particle" else float) for c in cols}
+    # Rows without a track (unlinked detections: nullable Int64) get particle -1.
+    arrays = {
+        c: data[c].to_numpy(dtype=np.int64, na_value=-1)
+        if c == "particle"
+        else data[c].to_numpy(dtype=float, na_value=np.nan)
+        for c in cols
+    }
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         out[int(frames[s])] = {c: a[s:e] for c, a in arrays.items()}
     return out

@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 from livetrack._errors import InputError
 from livetrack.feedback import RegionEvent, RegionTrigger
 from livetrack.pipeline import FrameResult
+from livetrack.viewer._app import save_widget_png
 from livetrack.viewer._canvas import ImageCanvas
 from livetrack.viewer._panel import AnalysisPanel
 from livetrack.viewer._relay import ResultRelay, positions_arrays
@@ -488,8 +489,4 @@ class LiveViewer(QWidget):
         self.refresh()
         self.update_panel()
         self.update_status()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.grab().save(str(path)):
-            raise OSError(f"could not write {path}")
-        return path
+        return save_widget_png(self, path)
