@@ -366,7 +366,7 @@ class AutoLocalizer:
         self.choice: AutoChoice | None = None
         self.cnn: CNNLocalizer | None = None
         self._noise = 1.0
-        self._null = -np.inf
+        self._null: float | None = -np.inf
         self._pool: list[np.ndarray] = []
 
     def __repr__(self) -> str:
@@ -410,9 +410,10 @@ class AutoLocalizer:
             np.median([frame_statistics(f, 4, choice.noise_scale_px)[1] for f in signed])
         )
         self._pool = []
-        self._null = -np.inf
-        if choice.noise_scale_px is not None or choice.bin_factor > 1:
-            self._null = self._null_strength(net, signed)
+        # Outside the networks' training regime the false-alarm level is measured on the
+        # first frames located (None: still to measure).
+        outside = choice.noise_scale_px is not None or choice.bin_factor > 1
+        self._null = None if outside else -np.inf
         # The temporal model's adaptive threshold counts false peaks at the rates measured
         # on white noise at the network's own scale: only there is it a choice.
         faint_possible = (
@@ -460,18 +461,34 @@ class AutoLocalizer:
             choice = replace(choice, model=_FAINT_MODEL, threshold="adaptive")
         self.choice = choice
 
-    def _null_strength(self, sample: np.ndarray, signed: np.ndarray) -> float:
+    def _null_strength(
+        self, net: np.ndarray, signed: np.ndarray, table: pd.DataFrame, first_frame: int
+    ) -> float:
         """Return the strength false detections reach, measured on the inverted frames.
 
         The network's threshold was calibrated on white noise; correlated noise raises more
         and stronger false peaks. Its noise is as likely dark as bright, the particles are
         not: on the inverted frames, away from the particles (their halos and rings turn
         bright there), every detection is noise (:func:`null_level` turns them into a
-        level).
+        level). Measured on up to ``_NULL_FRAMES`` frames spread over ``net``, the
+        detections ``table`` made on them (network pixels) marking the particles.
         """
         assert self.cnn is not None and self.choice is not None  # set by configure()
-        found = self.cnn.locate_stack(sample)
-        null = self.cnn.locate_stack(-sample)
+        index = np.arange(len(net))[:: max(1, len(net) // _NULL_FRAMES)][:_NULL_FRAMES]
+        sample, signed = net[index], signed[index]
+        rows = table["frame"].to_numpy() - first_frame
+        found = table[np.isin(rows, index)].copy()
+        found["frame"] = np.searchsorted(index, found["frame"].to_numpy() - first_frame)
+        # Only how strong the false detections are matters here, not where exactly.
+        probe = CNNLocalizer(
+            model=self.cnn.spec,
+            backend=self.cnn.backend,
+            threshold=self.threshold,
+            batch_size=self.batch_size,
+            refine=False,
+            noise_scale_px=self.choice.noise_scale_px,
+        )
+        null = probe.locate_stack(-sample)
         if null.empty:
             return -np.inf
         reach = _NULL_EXCLUSION_SIGMAS * self.choice.sigma_px / self.choice.bin_factor
@@ -525,6 +542,8 @@ class AutoLocalizer:
         z = self._strength(table, signed, frame)
         # Clutter and particles are told apart on the recent frames' detections together.
         self._pool = [*self._pool[-(_LIVE_POOL_FRAMES - 1) :], z]
+        if self._null is None:
+            self._null = self._null_strength(net_input, signed, table, frame)
         keep = z > max(strength_cut(np.concatenate(self._pool)), self._null)
         return self._to_input_pixels(table[keep].reset_index(drop=True))
 
@@ -564,6 +583,8 @@ class AutoLocalizer:
         if table.empty:
             return empty_table()
         z = self._strength(table, signed, first_frame)
+        if self._null is None:
+            self._null = self._null_strength(net_input, signed, table, first_frame)
         table = table[z > max(strength_cut(z), self._null)].reset_index(drop=True)
         table = self._to_input_pixels(table)
         if hidden.any():
