@@ -28,6 +28,7 @@ from livetrack.localize import (
     bin_frames,
     measure_feature_scale,
     remove_overlays,
+    remove_stripes,
 )
 from livetrack.model import empty_table, frame_statistics, scale_noise
 
@@ -572,6 +573,9 @@ class AutoLocalizer:
                 "auto: painted over burned-in overlays (timestamps, scale bars, labels): "
                 f"{hidden.sum() / len(hidden):.0f} px per frame"
             )
+        stack, striped = remove_stripes(stack)
+        if striped:
+            log.info("auto: removed fixed-pattern stripes (row and column offsets)")
         if self.cnn is None:
             self.configure(stack)
         cnn, choice = self.cnn, self.choice

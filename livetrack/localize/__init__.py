@@ -6,6 +6,7 @@ centre of pixel (0, 0) is (0, 0), with columns frame, x, y, mass plus method-spe
 """
 
 from livetrack.localize._detect import bandpass, window_stack
+from livetrack.localize._fixed_pattern import remove_stripes, stripe_profiles
 from livetrack.localize._localizers import (
     METHODS,
     CentroidLocalizer,
@@ -49,5 +50,7 @@ __all__ = [
     "overlay_mask",
     "radial_symmetry_center",
     "remove_overlays",
+    "remove_stripes",
+    "stripe_profiles",
     "window_stack",
 ]
