@@ -17,6 +17,7 @@ from livetrack.bench._real import (
 )
 from livetrack.bench._report import accuracy_frame, accuracy_markdown, plot_rmse_vs_snr
 from livetrack.bench._scenes import Scene, accuracy_suite
+from livetrack.bench._speed import SpeedResult, measure_speed, speed_markdown
 
 __all__ = [
     "AccuracyRow",
@@ -24,12 +25,14 @@ __all__ = [
     "RealScore",
     "Scene",
     "Source",
+    "SpeedResult",
     "UserParams",
     "accuracy_frame",
     "accuracy_markdown",
     "accuracy_suite",
     "find_realdata",
     "lookalike_sources",
+    "measure_speed",
     "plot_rmse_vs_snr",
     "real_frame",
     "real_localizers",
@@ -38,4 +41,5 @@ __all__ = [
     "run_accuracy",
     "run_real",
     "score_real",
+    "speed_markdown",
 ]

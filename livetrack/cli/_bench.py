@@ -111,7 +111,7 @@ def speed(
     per round; the table gives median and p90 ms per frame, the stage breakdown, peak
     resident memory and the speed-up over trackpy measured in the same run.
     """
-    from livetrack.infer import measure_speed, speed_markdown
+    from livetrack.bench import measure_speed, speed_markdown
     from livetrack.model import available_models
 
     if frames < 1:

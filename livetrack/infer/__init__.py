@@ -13,7 +13,7 @@ from livetrack.infer._backends import (
 )
 from livetrack.infer._doubles import NullBackend
 from livetrack.infer._localizer import CNNLocalizer, locate
-from livetrack.infer._speed import SpeedResult, measure_speed, speed_markdown
+from livetrack.infer._normalize import InputNormalizer
 
 __all__ = [
     "AUTO_ORDER",
@@ -21,16 +21,14 @@ __all__ = [
     "AutoLocalizer",
     "Backend",
     "CNNLocalizer",
+    "InputNormalizer",
     "NullBackend",
     "OnnxRuntimeBackend",
-    "SpeedResult",
     "TorchBackend",
     "backend_names",
     "choose_auto",
     "default_threads",
     "locate",
     "make_backend",
-    "measure_speed",
     "register_backend",
-    "speed_markdown",
 ]

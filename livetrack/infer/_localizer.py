@@ -1,9 +1,16 @@
-"""The CNN localizer: normalize, run a backend, decode."""
+"""The CNN localizer: normalize, run a backend, decode; composed of one part per concept.
+
+:class:`~livetrack.infer._normalize.InputNormalizer` turns frames into the network's batch,
+the backend runs it, :class:`~livetrack.infer._stream.FrameFusion` fuses the evidence of
+neighbouring frames for models that decide on several, and
+:class:`~livetrack.infer._decoding.MapDecoder` decodes the maps under a
+:class:`~livetrack.infer._decoding.ThresholdPolicy` and refines the positions.
+"""
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -12,28 +19,15 @@ import pandas as pd
 from livetrack._errors import InputError
 from livetrack._stack import as_stack
 from livetrack.infer import _rates
-from livetrack.infer._backends import Backend, make_backend
-from livetrack.model import (
-    CausalStream,
-    ModelSpec,
-    adaptive_threshold,
-    decode_maps,
-    empty_table,
-    frame_statistics,
-    fuse_logits,
-    load_model,
-    neighbour_indices,
-    soft_clip,
-)
+from livetrack.infer._decoding import ADAPTIVE_LOWEST, MapDecoder, ThresholdPolicy
+from livetrack.infer._normalize import InputNormalizer
+from livetrack.infer._stream import FrameFusion
+from livetrack.model import ModelSpec, empty_table, fuse_logits, load_model
+from livetrack.protocols import InferenceBackend
+from livetrack.registry import make_backend
 
-#: Lowest threshold ``threshold="adaptive"`` may choose.
-_ADAPTIVE_LOWEST = 0.02
-# Default of ``_prepare(camera=...)``: the localizer's own camera.
+# Default of ``_normalize(camera=...)``: the localizer's own camera.
 _OWN = object()
-# Background-peak rates per (model folder, model name, backend), measured once per process.
-_NULL_RATES: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
-# False detections around bright particles, per confident detection, keyed the same way.
-_CLUTTER: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
 
 
 class CNNLocalizer:
@@ -84,7 +78,7 @@ class CNNLocalizer:
     def __init__(
         self,
         model: str | os.PathLike[str] | ModelSpec = "spots",
-        backend: str | Backend = "auto",
+        backend: str | InferenceBackend = "auto",
         threshold: float | str | None = None,
         camera: Any = None,
         batch_size: int = 4,
@@ -112,9 +106,10 @@ class CNNLocalizer:
         self.refine = (self.spec.refine != "none") if refine is None else bool(refine)
         self.backend = make_backend(self.spec, backend)
         self._null: tuple[np.ndarray, np.ndarray] | None = None
-        self._net_input: np.ndarray | None = None
-        # A causal model's live stream (the earlier frames' evidence).
-        self._stream: CausalStream | None = None
+        # One part per concept; the settings above stay here, read at every call.
+        self._normalizer = InputNormalizer(self.spec)
+        self._decoder = MapDecoder(self.spec)
+        self._fusion = FrameFusion(self.spec.temporal, self.batch_size)
 
     def __repr__(self) -> str:
         return (
@@ -155,9 +150,14 @@ class CNNLocalizer:
             raise InputError(
                 f"locate() takes one frame, got a stack of {stack.shape[0]}; use locate_stack()"
             )
-        if self.temporal_frames > 1:
-            return self._locate_streamed(stack, int(frame))
-        return self._locate_batch(stack, [int(frame)])
+        if self.temporal_frames == 1:
+            return self._locate_batch(stack, [int(frame)])
+        # A causal model: this frame's evidence fused with the frames before it.
+        batch, noise = self._normalize(stack)
+        maps = self._run(batch, stack.shape[1:], fuse=False)
+        maps[0, 0], complete = self._fusion.live(int(frame), maps[0, 0])
+        shape = stack.shape[1:]
+        return self._tables(maps, batch, noise, [int(frame)], shape, np.array([not complete]))
 
     def locate_stack(
         self, frames: np.ndarray, first_frame: int = 0, temporal_window: int = 1
@@ -190,7 +190,7 @@ class CNNLocalizer:
                     f"model {self.spec.name!r} fuses {self.temporal_frames} frames itself; "
                     "leave temporal_window at 1"
                 )
-            return self._locate_fused(stack, first_frame)
+            return self._fusion.stack(stack, first_frame, self._raw_maps, self._tables)
         tables = []
         for i in range(0, len(stack), self.batch_size):
             part = stack[i : i + self.batch_size]
@@ -236,58 +236,6 @@ class CNNLocalizer:
         """Later frames each detection waits for (0: decided as the frame arrives)."""
         return self.spec.temporal.frames_ahead
 
-    def _locate_streamed(self, stack: np.ndarray, frame: int) -> pd.DataFrame:
-        shape = stack.shape[1:]
-        batch, noise = self._prepare(stack)
-        maps = self._run(batch, shape, fuse=False)
-        if self._stream is None:
-            self._stream = CausalStream(self.spec.temporal)
-        maps[0, 0], complete = self._stream.push(frame, maps[0, 0])
-        return self._tables(maps, batch, noise, [frame], shape, np.array([not complete]))
-
-    def _locate_fused(self, stack: np.ndarray, first_frame: int) -> pd.DataFrame:
-        # The network runs once per frame, in chunks; a frame is decoded as soon as the
-        # frames it fuses have run, and their raw maps are kept until no later frame needs
-        # them. Only the movie's ends are filled in (``neighbour_indices``).
-        n, ahead = len(stack), self.frames_ahead
-        back = self.spec.temporal.distances
-        shape = stack.shape[1:]
-        neighbours = neighbour_indices(n, self.temporal_frames, self.spec.temporal.causal)
-        raw: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
-        tables, done = [], 0
-        for i in range(0, n, self.batch_size):
-            part = stack[i : i + self.batch_size]
-            batch, noise = self._prepare(part)
-            maps = self._run(batch, shape, fuse=False)
-            raw.update({i + j: (maps[j], batch[j], noise[j]) for j in range(len(part))})
-            ready = n if i + len(part) == n else i + len(part) - ahead
-            if ready <= done:
-                continue
-            lo = max(0, done - back)
-            frames = range(lo, min(n, ready + ahead))
-            logits = np.stack([raw[f][0][0] for f in frames])
-            targets = np.arange(done, ready)
-            near = neighbours[targets]
-            near = np.where(near >= 0, near - lo, -1)  # -1: no such frame
-            fused = fuse_logits(logits, self.spec.temporal, targets - lo, near)
-            out = np.stack([raw[t][0] for t in targets])
-            out[:, 0] = fused
-            tables.append(
-                self._tables(
-                    out,
-                    np.stack([raw[t][1] for t in targets]),
-                    np.array([raw[t][2] for t in targets]),
-                    [first_frame + int(t) for t in targets],
-                    shape,
-                    (near < 0).any(axis=1),
-                )
-            )
-            done = ready
-            for f in [f for f in raw if f < done - back]:
-                del raw[f]
-        tables = [t for t in tables if len(t)]
-        return pd.concat(tables, ignore_index=True) if tables else empty_table()
-
     def predict_maps(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the raw maps and the normalized padded batch for a validated stack.
 
@@ -306,116 +254,8 @@ class CNNLocalizer:
         noise : numpy.ndarray
             Per-frame noise scale that was divided out (input units).
         """
-        batch, noise = self._prepare(frames)
+        batch, noise = self._normalize(frames)
         return self._run(batch, frames.shape[1:]), batch, noise
-
-    def _run(self, batch: np.ndarray, shape: tuple[int, int], fuse: bool = True) -> np.ndarray:
-        net_in = soft_clip(batch, self.spec.net.input_softclip, out=self._scratch(batch))
-        s = self.spec.stride
-        h, w = shape
-        maps = self.backend.run(net_in)[:, :, : -(-h // s), : -(-w // s)]
-        if fuse and self.temporal_frames > 1:
-            maps[:, 0] = fuse_logits(maps[:, 0], self.spec.temporal)
-        return maps
-
-    def _scratch(self, like: np.ndarray) -> np.ndarray:
-        # The network input buffer is reused frame after frame (live tracking allocates
-        # nothing per frame); the normalized batch itself is kept for mass and refinement.
-        buf = self._net_input
-        if buf is None or buf.shape != like.shape:
-            buf = np.empty_like(like)
-            self._net_input = buf
-        return buf
-
-    def _prepare(self, stack: np.ndarray, camera: Any = _OWN) -> tuple[np.ndarray, np.ndarray]:
-        camera = self.camera if camera is _OWN else camera
-        t, h, w = stack.shape
-        norm = self.spec.normalization
-        m = norm.pad_multiple
-        batch = np.zeros((t, 1, h + (-h) % m, w + (-w) % m), dtype=np.float32)
-        noise = np.empty(t)
-        for i in range(t):
-            frame = stack[i]
-            if camera is not None:
-                frame = np.asarray(camera.to_photons(frame), dtype=np.float32)
-            bg, sd = frame_statistics(frame, norm.subsample, self.noise_scale_px)
-            view = batch[i, 0, :h, :w]
-            np.subtract(frame, np.float32(bg), out=view, dtype=np.float32, casting="unsafe")
-            view *= np.float32(1.0 / sd)
-            noise[i] = sd
-        return batch, noise
-
-    def _decode(
-        self, maps: np.ndarray, normalized: np.ndarray, fno: int, threshold: float
-    ) -> pd.DataFrame:
-        return decode_maps(
-            maps,
-            threshold,
-            self.spec.stride,
-            normalized.shape,
-            frame=fno,
-            image=normalized,
-            mass_radius_px=self.spec.mass_radius_px,
-            merge_neighbours=self.spec.merge_neighbours,
-            corner_profile=self.spec.corner_profile,
-        )
-
-    def _locate_batch(
-        self, stack: np.ndarray, frame_numbers: list[int], detect_on: np.ndarray | None = None
-    ) -> pd.DataFrame:
-        maps, batch, noise = self.predict_maps(stack if detect_on is None else detect_on)
-        if detect_on is not None:
-            # Detection saw the temporal average; positions, sigmas, mass and refinement
-            # come from each frame alone (a moving particle is not where its average is).
-            batch, noise = self._prepare(stack)
-            own = self._run(batch, stack.shape[1:])
-            maps[:, 1:] = own[:, 1:]
-        return self._tables(maps, batch, noise, frame_numbers, stack.shape[1:])
-
-    def _tables(
-        self,
-        maps: np.ndarray,
-        batch: np.ndarray,
-        noise: np.ndarray,
-        frame_numbers: list[int],
-        shape: tuple[int, int],
-        partial: np.ndarray | None = None,
-    ) -> pd.DataFrame:
-        h, w = shape
-        first = _ADAPTIVE_LOWEST if self.adaptive else self.threshold
-        tables = [
-            self._decode(maps[i], batch[i, 0, :h, :w], fno, first)
-            for i, fno in enumerate(frame_numbers)
-        ]
-        if self.adaptive:
-            # Frames short of earlier ones (a causal model's first frames) score otherwise
-            # than the rates were measured on: they keep the calibrated threshold.
-            partial = np.zeros(len(tables), bool) if partial is None else partial
-            whole = [t for t, p in zip(tables, partial, strict=True) if not p]
-            cut = self.threshold
-            if whole:
-                thresholds, rates = self.null_rates()
-                cut = adaptive_threshold(
-                    np.concatenate([t["prob"].to_numpy() for t in whole]),
-                    thresholds,
-                    rates,
-                    h * w * len(whole),
-                    self.threshold,
-                    _ADAPTIVE_LOWEST,
-                    clutter_per_confident=self._clutter_curve(whole),
-                )
-            tables = [
-                t[t["prob"] >= (self.threshold if p else cut)].reset_index(drop=True)
-                for t, p in zip(tables, partial, strict=True)
-            ]
-        for i, df in enumerate(tables):
-            if self.refine and len(df):
-                self._refine(df, batch[i, 0, :h, :w], noise[i])
-            # Mass was summed on the normalized frame; scale back to input units.
-            df["mass"] *= noise[i]
-        if len(tables) == 1:
-            return tables[0]
-        return pd.concat(tables, ignore_index=True)
 
     def null_rates(self) -> tuple[np.ndarray, np.ndarray]:
         """Background peaks per pixel scoring at least each threshold (particle-free frames).
@@ -430,10 +270,7 @@ class CNNLocalizer:
         thresholds, rate_per_px : numpy.ndarray
         """
         if self._null is None:
-            key = self._rate_key()
-            if key not in _NULL_RATES:
-                _NULL_RATES[key] = _rates.null_rates(self, _ADAPTIVE_LOWEST)
-            self._null = _NULL_RATES[key]
+            self._null = _rates.cached_null_rates(self, ADAPTIVE_LOWEST)
         return self._null
 
     def clutter_rates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -458,42 +295,85 @@ class CNNLocalizer:
             ``(L, len(thresholds))`` false detections per confident one; each row is
             non-increasing and >= 0.
         """
-        key = self._rate_key()
-        if key not in _CLUTTER:
-            _CLUTTER[key] = _rates.clutter_rates(self, _ADAPTIVE_LOWEST)
-        return _CLUTTER[key]
+        return _rates.cached_clutter_rates(self, ADAPTIVE_LOWEST)
 
-    def _clutter_curve(self, tables: list[pd.DataFrame]) -> np.ndarray:
-        return _rates.clutter_curve(*self.clutter_rates(), tables)
+    # -- the steps, shared by the paths above and the rates' measurements ----------------
 
-    def _rate_key(self) -> tuple[str, str, str]:
-        return (os.fspath(self.spec.folder or ""), self.spec.name, self.backend.name)
+    def _normalize(self, stack: np.ndarray, camera: Any = _OWN) -> tuple[np.ndarray, np.ndarray]:
+        camera = self.camera if camera is _OWN else camera
+        return self._normalizer.normalize(stack, camera, self.noise_scale_px)
 
-    def _refine(self, df: pd.DataFrame, normalized: np.ndarray, noise: float) -> None:
-        from livetrack.infer import _refine
+    def _run(self, batch: np.ndarray, shape: tuple[int, int], fuse: bool = True) -> np.ndarray:
+        s = self.spec.stride
+        h, w = shape
+        maps = self.backend.run(self._normalizer.network_input(batch))
+        maps = maps[:, :, : -(-h // s), : -(-w // s)]
+        if fuse and self.temporal_frames > 1:
+            maps[:, 0] = fuse_logits(maps[:, 0], self.spec.temporal)
+        return maps
 
-        x, y = df["x"].to_numpy(), df["y"].to_numpy()
-        if self.spec.refine == "radial":
-            r = _refine.refine_radial(normalized, x, y)
-        else:
-            cam = self.camera
-            scale = None if cam is None else _refine.photon_scale_from_camera(cam, noise)
-            r = _refine.refine_gaussian(normalized, x, y, scale=scale)
-            # A single-Gaussian fit is pulled by a close neighbour: keep the network there.
-            r = _refine.drop_crowded(r, x, y, _refine.CROWDED_PX)
-        h, w = normalized.shape
-        ok = r.ok & (r.x >= -0.5) & (r.x < w - 0.5) & (r.y >= -0.5) & (r.y < h - 0.5)
-        df["x"] = np.where(ok, r.x, x)
-        df["y"] = np.where(ok, r.y, y)
-        # The radial-symmetry centre has no uncertainty of its own: keep the network's.
-        ok_sigma = ok & np.isfinite(r.sigma_x) & np.isfinite(r.sigma_y)
-        df["sigma_x"] = np.where(ok_sigma, r.sigma_x, df["sigma_x"].to_numpy())
-        df["sigma_y"] = np.where(ok_sigma, r.sigma_y, df["sigma_y"].to_numpy())
+    def _raw_maps(self, part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        batch, noise = self._normalize(part)
+        return self._run(batch, part.shape[1:], fuse=False), batch, noise
+
+    def _locate_batch(
+        self, stack: np.ndarray, frame_numbers: list[int], detect_on: np.ndarray | None = None
+    ) -> pd.DataFrame:
+        maps, batch, noise = self.predict_maps(stack if detect_on is None else detect_on)
+        if detect_on is not None:
+            # Detection saw the temporal average; positions, sigmas, mass and refinement
+            # come from each frame alone (a moving particle is not where its average is).
+            batch, noise = self._normalize(stack)
+            own = self._run(batch, stack.shape[1:])
+            maps[:, 1:] = own[:, 1:]
+        return self._tables(maps, batch, noise, frame_numbers, stack.shape[1:])
+
+    def _tables(
+        self,
+        maps: np.ndarray,
+        batch: np.ndarray,
+        noise: np.ndarray,
+        frame_numbers: list[int],
+        shape: tuple[int, int],
+        partial: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        policy = ThresholdPolicy(self.threshold, self.adaptive, self.null_rates, self.clutter_rates)
+        return self._decoder.tables(
+            maps,
+            batch,
+            noise,
+            frame_numbers,
+            shape,
+            policy,
+            refine=self.refine,
+            camera=self.camera,
+            partial=partial,
+        )
 
 
-@functools.lru_cache(maxsize=8)
+# The localizers shared by the process, by (model, backend), most recently used last.
+_SHARED: dict[tuple[str, str], CNNLocalizer] = {}
+_SHARED_MAX = 8
+_SHARED_LOCK = threading.Lock()
+
+
 def _cached_localizer(model: str, backend: str) -> CNNLocalizer:
-    return CNNLocalizer(model=model, backend=backend)
+    """Return the process's localizer of ``model`` on ``backend``, built on first use.
+
+    What costs is loading the model and starting the backend's session; callers build their
+    own :class:`CNNLocalizer` around its ``spec`` and ``backend`` for their settings and
+    per-stream state (backends' ``run`` may be called from several threads at once). The
+    lock makes two threads asking at once share one, not build two sessions.
+    """
+    key = (model, backend)
+    with _SHARED_LOCK:
+        loc = _SHARED.pop(key, None)
+        if loc is None:
+            loc = CNNLocalizer(model=model, backend=backend)
+            while len(_SHARED) >= _SHARED_MAX:
+                del _SHARED[next(iter(_SHARED))]
+        _SHARED[key] = loc
+        return loc
 
 
 def locate(
@@ -547,7 +427,7 @@ def locate(
             f"diameter and invert are hints for model 'auto'; model {os.fspath(model)!r} "
             "takes frames as they are"
         )
-    loc = _cached_localizer(os.fspath(model), backend)
-    if threshold is not None or refine is not None:
-        loc = CNNLocalizer(model=loc.spec, backend=loc.backend, threshold=threshold, refine=refine)
+    shared = _cached_localizer(os.fspath(model), backend)
+    # The shared model and session; the localizer, with its per-call state, is this call's.
+    loc = CNNLocalizer(shared.spec, backend=shared.backend, threshold=threshold, refine=refine)
     return loc.locate_stack(frame_or_stack, temporal_window=temporal_window)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from livetrack._errors import ModelFileError
+from livetrack.infer._decoding import ADAPTIVE_LOWEST
 from livetrack.model import ModelSpec, frame_statistics, load_model
 
 log = logging.getLogger("livetrack.infer")
@@ -51,6 +53,12 @@ _MEASURED_CONFIG = ("net", "normalization", "mass_radius_px", "merge_neighbours"
 _MEASURED_CONFIG += ("refine", "corner_profile", "temporal")
 # Stale rates files already reported.
 _WARNED: set[tuple[str, str]] = set()
+# Rates per (model folder, model name, backend), read or measured once per process.
+_NULL_RATES: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+_CLUTTER: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+# Held while a model's rates are read or measured, so two threads measure them once;
+# re-entrant: measuring the clutter reads the null rates.
+_CACHE_LOCK = threading.RLock()
 
 
 def measure_null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
@@ -69,10 +77,10 @@ def measure_null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]
         frames = rng.poisson(level, (k, 512, 512)).astype(np.float32)
         frames += rng.normal(0.0, 1.0, frames.shape).astype(np.float32)
         # The frames are photons already: no camera conversion.
-        batch, _ = loc._prepare(frames, camera=None)
+        batch, _ = loc._normalize(frames, camera=None)
         maps = loc._run(batch, frames.shape[1:])
         c = loc.spec.temporal.whole_window_index
-        scores.append(loc._decode(maps[c], batch[c, 0], 0, lowest)["prob"])
+        scores.append(loc._decoder.decode(maps[c], batch[c, 0], 0, lowest)["prob"])
         area += frames[0].size
     all_scores = np.concatenate(scores)
     rate = (all_scores[None, :] >= THRESHOLDS[:, None]).sum(axis=1) / area
@@ -267,6 +275,29 @@ def stored_rates(spec: ModelSpec, backend_name: str, lowest: float) -> ModelRate
     return _parse(path, entry)
 
 
+def rate_key(loc: Any) -> tuple[str, str, str]:
+    """Return the key of ``loc``'s rates in the per-process caches."""
+    return (os.fspath(loc.spec.folder or ""), loc.spec.name, loc.backend.name)
+
+
+def cached_null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`null_rates`, read or measured once per model and backend in a process."""
+    key = rate_key(loc)
+    with _CACHE_LOCK:
+        if key not in _NULL_RATES:
+            _NULL_RATES[key] = null_rates(loc, lowest)
+        return _NULL_RATES[key]
+
+
+def cached_clutter_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`clutter_rates`, read or measured once per model and backend in a process."""
+    key = rate_key(loc)
+    with _CACHE_LOCK:
+        if key not in _CLUTTER:
+            _CLUTTER[key] = clutter_rates(loc, lowest)
+        return _CLUTTER[key]
+
+
 def null_rates(loc: Any, lowest: float) -> tuple[np.ndarray, np.ndarray]:
     """Return the null rates of ``loc``: stored in its model's folder, else measured."""
     stored = stored_rates(loc.spec, loc.backend.name, lowest)
@@ -295,9 +326,9 @@ def measure_rates(spec: ModelSpec, backend: str, lowest: float | None = None) ->
     lowest : float, optional
         Lowest threshold of the adaptive rule; the localizer's by default.
     """
-    from livetrack.infer._localizer import _ADAPTIVE_LOWEST, CNNLocalizer
+    from livetrack.infer._localizer import CNNLocalizer
 
-    lowest = _ADAPTIVE_LOWEST if lowest is None else lowest
+    lowest = ADAPTIVE_LOWEST if lowest is None else lowest
     loc = CNNLocalizer(spec, backend=backend, threshold="adaptive")
     thresholds, null = measure_null_rates(loc, lowest)
     # The clutter measurement subtracts these null rates: hand it the fresh ones, not
@@ -326,8 +357,6 @@ def write_rates(
     pathlib.Path
         The rates file.
     """
-    from livetrack.infer._localizer import _ADAPTIVE_LOWEST
-
     spec = model if isinstance(model, ModelSpec) else load_model(model)
     if spec.folder is None:
         raise ModelFileError(f"model {spec.name!r} has no folder to store its rates in")
@@ -340,12 +369,12 @@ def write_rates(
     if path.is_file():
         old = _read(path).get("backends", {})
         for name, entry in old.items():
-            if name not in backends and stored_rates(spec, name, _ADAPTIVE_LOWEST) is not None:
+            if name not in backends and stored_rates(spec, name, ADAPTIVE_LOWEST) is not None:
                 kept[name] = entry
     for name in backends:
-        rates = measure_rates(spec, name, _ADAPTIVE_LOWEST)
+        rates = measure_rates(spec, name, ADAPTIVE_LOWEST)
         kept[rates_key(name)] = {
-            "fingerprint": fingerprint(spec, name, _ADAPTIVE_LOWEST),
+            "fingerprint": fingerprint(spec, name, ADAPTIVE_LOWEST),
             "null_per_px": rates.null.tolist(),
             "clutter_mass": rates.clutter_mass.tolist(),
             "clutter_per_confident": rates.clutter.tolist(),
@@ -354,7 +383,7 @@ def write_rates(
         "format": _FORMAT,
         "version": RATES_VERSION,
         "model": spec.name,
-        "lowest": _ADAPTIVE_LOWEST,
+        "lowest": ADAPTIVE_LOWEST,
         "thresholds": THRESHOLDS.tolist(),
         "backends": dict(sorted(kept.items())),
     }

@@ -7,7 +7,9 @@ detection reaches the bound there. The fit runs on the normalized frame ``u`` (b
 noise ~1) as Poisson counts ``u * k + k^2``: with the right photon scale ``k`` this is the
 exact shot-noise model (read noise folded into the pseudo-background). ``k`` comes from the
 camera calibration when one is given, otherwise from the excess variance of a first
-least-squares fit's residuals pooled over all spots of the frame.
+least-squares fit's residuals pooled over all spots of the frame. The fit itself is the
+classical localizer's (:func:`livetrack.localize.fisher_scoring`), with tighter steps: it
+starts at the network's position, which is already close.
 """
 
 from __future__ import annotations
@@ -16,11 +18,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livetrack.localize._mle import pixel_gaussian_model
+from livetrack.localize import StepLimits, crlb_xy, fisher_scoring, pixel_gaussian_model
 
 #: Photon scale of the first pass: a pseudo-background this high makes the fit least squares.
 _LSQ_SCALE = 100.0
 _SIGMA_RANGE_PX = (0.4, 4.0)
+# Steps of the refinement: half a pixel, sigma 1.3x, within the range above; the expected
+# counts of the normalized frame's pseudo-counts are kept positive.
+_LIMITS = StepLimits(
+    position_px=0.5,
+    sigma_factor=1.3,
+    sigma_range_px=_SIGMA_RANGE_PX,
+    mu_floor=1e-6,
+    ridge_floor=1e-12,
+)
 #: Detections closer than this to the frame edge keep the network's position.
 BORDER_PX = 2.0
 #: Detections with another detection closer than this are not refined by the Gaussian fit.
@@ -58,31 +69,13 @@ def _model(theta: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return mu.reshape(n, -1), jac.reshape(n, 5, -1)
 
 
-def _fisher(jac: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    return np.matmul(jac * weight[:, None, :], jac.transpose(0, 2, 1))
-
-
-def _iterate(
+def _fit(
     theta: np.ndarray, counts: np.ndarray, valid: np.ndarray, offs: np.ndarray, steps: int
 ) -> np.ndarray:
-    """Fisher-scoring steps of the Poisson likelihood, with damped updates."""
-    eye = np.eye(5)
-    for _ in range(steps):
-        mu, jac = _model(theta, offs)
-        mu = np.maximum(mu, 1e-6)
-        grad = np.matmul(jac, ((counts / mu - 1.0) * valid)[:, :, None])[:, :, 0]
-        fisher = _fisher(jac, valid / mu)
-        ridge = 1e-9 * np.einsum("naa->na", fisher).max(axis=1) + 1e-12
-        step = np.linalg.solve(fisher + ridge[:, None, None] * eye, grad[:, :, None])[:, :, 0]
-        step = np.nan_to_num(step)
-        new = theta + step
-        new[:, :2] = theta[:, :2] + np.clip(step[:, :2], -0.5, 0.5)
-        new[:, 2] = np.maximum(new[:, 2], 0.5 * theta[:, 2])
-        new[:, 3] = np.maximum(new[:, 3], 0.5 * theta[:, 3])
-        new[:, 4] = np.clip(new[:, 4], theta[:, 4] / 1.3, theta[:, 4] * 1.3)
-        new[:, 4] = np.clip(new[:, 4], *_SIGMA_RANGE_PX)
-        theta = new
-    return theta
+    """Run ``steps`` Fisher-scoring steps of the Poisson likelihood, every window alike."""
+    return fisher_scoring(
+        theta, counts, valid, offs, iterations=steps, tolerance_px=None, limits=_LIMITS
+    )[0]
 
 
 def _windows(
@@ -175,7 +168,7 @@ def refine_gaussian(
     dx, dy = x - cols, y - rows
     k = _LSQ_SCALE if scale is None else float(scale)
     theta, counts = _initial(u, valid, dx, dy, k, sigma_px)
-    theta = _iterate(theta, counts, valid, offs, iterations)
+    theta = _fit(theta, counts, valid, offs, iterations)
     if scale is None:
         good = _good(theta, dx, dy, half_px)
         k_est = _estimate_scale(theta[good], u[good], valid[good], k)
@@ -184,15 +177,8 @@ def refine_gaussian(
             theta[:, 3] = k_est * k_est
             k = k_est
             counts = np.clip(u * k + k * k, 0.0, None)
-            theta = _iterate(theta, counts, valid, offs, max(2, iterations // 2))
-    mu, jac = _model(theta, offs)
-    fisher = _fisher(jac, valid / np.maximum(mu, 1e-6))
-    with np.errstate(invalid="ignore"):
-        try:
-            cov = np.linalg.inv(fisher)
-        except np.linalg.LinAlgError:
-            cov = np.linalg.pinv(fisher)
-        crlb = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2)[:, :2], 0.0, None))
+            theta = _fit(theta, counts, valid, offs, max(2, iterations // 2))
+    crlb = crlb_xy(theta, valid, offs, mu_floor=_LIMITS.mu_floor)
     ok = _good(theta, dx, dy, half_px) & np.isfinite(crlb).all(axis=1) & (crlb > 0).all(axis=1)
     h, w = image.shape
     b = BORDER_PX - 0.5

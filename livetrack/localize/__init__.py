@@ -17,7 +17,14 @@ from livetrack.localize._localizers import (
     locate,
     make_localizer,
 )
-from livetrack.localize._mle import GaussianFit, fit_gaussian_mle
+from livetrack.localize._mle import (
+    GaussianFit,
+    StepLimits,
+    crlb_xy,
+    fisher_scoring,
+    fit_gaussian_mle,
+    pixel_gaussian_model,
+)
 from livetrack.localize._options import (
     CentroidOptions,
     DetectionOptions,
@@ -40,14 +47,18 @@ __all__ = [
     "Localizer",
     "RadialSymmetryLocalizer",
     "RadialSymmetryOptions",
+    "StepLimits",
     "TruthLocalizer",
     "bandpass",
     "bin_frames",
+    "crlb_xy",
+    "fisher_scoring",
     "fit_gaussian_mle",
     "locate",
     "make_localizer",
     "measure_feature_scale",
     "overlay_mask",
+    "pixel_gaussian_model",
     "radial_symmetry_center",
     "remove_overlays",
     "remove_stripes",

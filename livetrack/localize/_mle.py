@@ -1,4 +1,10 @@
-"""Poisson maximum-likelihood fit of a pixel-integrated Gaussian, vectorized over windows."""
+"""Poisson maximum-likelihood fit of a pixel-integrated Gaussian, vectorized over windows.
+
+One fitter serves the classical localizer (:func:`fit_gaussian_mle`, started from the
+windows' centroids) and the refinement of CNN detections (``livetrack.infer``, started from
+the network's positions): :func:`fisher_scoring` iterates, :func:`crlb_xy` gives the
+Cramér-Rao bound at the fit, and :class:`StepLimits` is how far one step may go.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,36 @@ from scipy.special import erf
 _SQRT2 = np.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / np.sqrt(2.0 * np.pi)
 _MIN_SIGMA_PX = 0.2
+
+
+@dataclass(frozen=True)
+class StepLimits:
+    """How far one Fisher-scoring step may move the parameters, and its numerical guards.
+
+    Attributes
+    ----------
+    position_px : float
+        Largest change of x and y per step.
+    sigma_factor : float
+        Largest factor sigma may grow or shrink by per step.
+    sigma_range_px : tuple of float
+        Bounds of sigma.
+    mu_floor : float or None
+        Lower bound of the expected counts in the likelihood (None: none; the counts of a
+        fit in photons with a positive background stay positive).
+    ridge_floor : float
+        Added to the ridge that keeps a window without signal solvable.
+
+    Notes
+    -----
+    Photons and background may fall at most by half per step.
+    """
+
+    position_px: float = 1.0
+    sigma_factor: float = 1.5
+    sigma_range_px: tuple[float, float] = (_MIN_SIGMA_PX, np.inf)
+    mu_floor: float | None = None
+    ridge_floor: float = 1e-300
 
 
 @dataclass(frozen=True)
@@ -136,32 +172,19 @@ def fit_gaussian_mle(
     mask = valid.astype(np.float64)
     offs = np.arange(ww, dtype=np.float64) - (ww - 1) / 2
     theta = _initial(data, valid, offs, sigma_px)
-    npar = 5 if fit_sigma else 4
-    converged = np.zeros(n, dtype=bool)
-    active = np.arange(n)
-    it = 0
-    for it in range(1, iterations + 1):  # noqa: B007 -- the count is reported
-        # Only unconverged windows are iterated further.
-        th = theta[active]
-        new = th.copy()
-        new[:, :npar] += _scoring_step(th, data[active], mask[active], offs, fit_sigma)
-        new[:, 2] = np.maximum(new[:, 2], 0.5 * th[:, 2])
-        new[:, 3] = np.maximum(new[:, 3], 0.5 * th[:, 3])
-        if fit_sigma:
-            new[:, 4] = np.clip(new[:, 4], th[:, 4] / 1.5, th[:, 4] * 1.5)
-            new[:, 4] = np.clip(new[:, 4], _MIN_SIGMA_PX, 2.0 * ww)
-        moved = np.abs(new[:, :2] - th[:, :2]).max(axis=1)
-        rel = np.abs(new[:, 2:] / th[:, 2:] - 1.0).max(axis=1)
-        theta[active] = new
-        done = (moved < tolerance_px) & (rel < 1e-4)
-        converged[active[done]] = True
-        active = active[~done]
-        if active.size == 0:
-            break
-    mu, d1 = pixel_gaussian_model(theta, offs, fit_sigma)
-    w = mask / mu
-    fisher = np.einsum("naij,nbij,nij->nab", d1, d1, w)
-    crlb = _crlb_xy(fisher)
+    limits = StepLimits(sigma_range_px=(_MIN_SIGMA_PX, 2.0 * ww))
+    k = ww * ww
+    theta, converged, it = fisher_scoring(
+        theta,
+        data.reshape(n, k),
+        mask.reshape(n, k),
+        offs,
+        fit_sigma=fit_sigma,
+        iterations=iterations,
+        tolerance_px=tolerance_px,
+        limits=limits,
+    )
+    crlb = crlb_xy(theta, mask.reshape(n, k), offs, fit_sigma)
     return GaussianFit(
         dx=theta[:, 0],
         dy=theta[:, 1],
@@ -175,24 +198,138 @@ def fit_gaussian_mle(
     )
 
 
+def _flat_model(
+    theta: np.ndarray, offs: np.ndarray, fit_sigma: bool, mu_floor: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return expected counts ``(n, w*w)`` and derivatives ``(n, p, w*w)`` per window."""
+    mu, jac = pixel_gaussian_model(theta, offs, fit_sigma)
+    n, k = theta.shape[0], offs.size * offs.size
+    mu, jac = mu.reshape(n, k), jac.reshape(n, jac.shape[1], k)
+    return (mu if mu_floor is None else np.maximum(mu, mu_floor)), jac
+
+
+def _fisher(jac: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fisher matrices ``(n, p, p)`` from derivatives ``(n, p, k)`` and ``valid / mu``."""
+    return np.matmul(jac * weight[:, None, :], jac.transpose(0, 2, 1))
+
+
+def fisher_scoring(
+    theta: np.ndarray,
+    counts: np.ndarray,
+    valid: np.ndarray,
+    offs: np.ndarray,
+    *,
+    fit_sigma: bool = True,
+    iterations: int = 30,
+    tolerance_px: float | None = 1e-4,
+    limits: StepLimits | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Maximize the Poisson likelihood of a pixel-integrated Gaussian per window.
+
+    Each iteration is the full Newton step with the Hessian replaced by minus the Fisher
+    matrix (Fisher scoring), which is always invertible and converges in a handful of
+    iterations, clipped by ``limits``.
+
+    Parameters
+    ----------
+    theta : numpy.ndarray
+        ``(n, 5)`` starting parameters per window: x and y (offsets from the window
+        centre: column, row), photons, background per pixel, sigma.
+    counts : numpy.ndarray
+        ``(n, w*w)`` Poisson counts of the flattened windows.
+    valid : numpy.ndarray
+        ``(n, w*w)`` float mask of the pixels to use (0 beyond the frame border).
+    offs : numpy.ndarray
+        ``(w,)`` pixel offsets from the window centre.
+    fit_sigma : bool
+        Fit sigma as a fifth parameter (else it stays at its start).
+    iterations : int
+        Most iterations.
+    tolerance_px : float or None
+        A window stops iterating once no position moves by more than this and no other
+        parameter by more than 1e-4 relative; None runs every window ``iterations`` times.
+    limits : StepLimits, optional
+        Step clipping and numerical guards (the defaults of :class:`StepLimits`).
+
+    Returns
+    -------
+    theta : numpy.ndarray
+        ``(n, 5)`` fitted parameters.
+    converged : numpy.ndarray
+        ``(n,)`` True where the tolerance was met (all False without one).
+    iterations : int
+        Iterations run.
+    """
+    limits = StepLimits() if limits is None else limits
+    theta = np.array(theta, dtype=np.float64)
+    n = theta.shape[0]
+    npar = 5 if fit_sigma else 4
+    converged = np.zeros(n, dtype=bool)
+    active = np.arange(n)
+    it = 0
+    for it in range(1, iterations + 1):  # noqa: B007 -- the count is reported
+        # Only unconverged windows are iterated further.
+        th = theta[active]
+        new = th.copy()
+        new[:, :npar] += _scoring_step(th, counts[active], valid[active], offs, fit_sigma, limits)
+        new[:, 2] = np.maximum(new[:, 2], 0.5 * th[:, 2])
+        new[:, 3] = np.maximum(new[:, 3], 0.5 * th[:, 3])
+        if fit_sigma:
+            f = limits.sigma_factor
+            new[:, 4] = np.clip(new[:, 4], th[:, 4] / f, th[:, 4] * f)
+            new[:, 4] = np.clip(new[:, 4], *limits.sigma_range_px)
+        theta[active] = new
+        if tolerance_px is None:
+            continue
+        moved = np.abs(new[:, :2] - th[:, :2]).max(axis=1)
+        rel = np.abs(new[:, 2:] / th[:, 2:] - 1.0).max(axis=1)
+        done = (moved < tolerance_px) & (rel < 1e-4)
+        converged[active[done]] = True
+        active = active[~done]
+        if active.size == 0:
+            break
+    return theta, converged, it
+
+
 def _scoring_step(
-    theta: np.ndarray, data: np.ndarray, mask: np.ndarray, offs: np.ndarray, fit_sigma: bool
+    theta: np.ndarray,
+    counts: np.ndarray,
+    valid: np.ndarray,
+    offs: np.ndarray,
+    fit_sigma: bool,
+    limits: StepLimits,
 ) -> np.ndarray:
-    """Return the Fisher-scoring step F^-1 grad log L per window, positions clipped to 1 px."""
-    mu, d1 = pixel_gaussian_model(theta, offs, fit_sigma)
-    grad = np.einsum("npij,nij->np", d1, (data / mu - 1.0) * mask)
-    fisher = np.einsum("naij,nbij,nij->nab", d1, d1, mask / mu)
+    """Return the Fisher-scoring step F^-1 grad log L per window, positions clipped."""
+    mu, jac = _flat_model(theta, offs, fit_sigma, limits.mu_floor)
+    grad = np.matmul(jac, ((counts / mu - 1.0) * valid)[:, :, None])[:, :, 0]
+    fisher = _fisher(jac, valid / mu)
     npar = fisher.shape[1]
     # A tiny ridge keeps windows without signal (near-singular Fisher matrix) solvable.
     diag_max = np.einsum("naa->na", fisher).max(axis=1, initial=0.0)
-    fisher = fisher + (1e-9 * diag_max + 1e-300)[:, None, None] * np.eye(npar)
+    fisher = fisher + (1e-9 * diag_max + limits.ridge_floor)[:, None, None] * np.eye(npar)
     try:
         step = np.linalg.solve(fisher, grad[:, :, None])[:, :, 0]
     except np.linalg.LinAlgError:
         step = np.einsum("nab,nb->na", np.linalg.pinv(fisher), grad)
     step = np.nan_to_num(step)
-    step[:, :2] = np.clip(step[:, :2], -1.0, 1.0)
+    step[:, :2] = np.clip(step[:, :2], -limits.position_px, limits.position_px)
     return step
+
+
+def crlb_xy(
+    theta: np.ndarray,
+    valid: np.ndarray,
+    offs: np.ndarray,
+    fit_sigma: bool = True,
+    mu_floor: float | None = None,
+) -> np.ndarray:
+    """Return the Cramér-Rao standard deviations of x and y at ``theta``, ``(n, 2)``.
+
+    From the inverse of the Fisher matrix of the pixel-integrated Gaussian over the valid
+    pixels (see :func:`fisher_scoring` for the arguments); NaN where it is not finite.
+    """
+    mu, jac = _flat_model(theta, offs, fit_sigma, mu_floor)
+    return _crlb_xy(_fisher(jac, valid / mu))
 
 
 def _crlb_xy(fisher: np.ndarray) -> np.ndarray:

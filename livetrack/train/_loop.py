@@ -115,17 +115,60 @@ def train(
         The saved model and training statistics.
     """
     torch = require("torch", "training")
-    from tqdm import tqdm
-
-    from livetrack.infer import CNNLocalizer
-    from livetrack.model import LocalizationNet, TemporalFusion
-    from livetrack.train._loss import fused_detection_loss, localization_loss
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    opt_cfg = config.optim
-    torch_threads(opt_cfg.threads)
+    torch_threads(config.optim.threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    run = _start(config, device)
+    if config.optim.init_from and not resume:
+        _init_from(run, config.optim.init_from)
+    if resume:
+        _resume(run, out / CHECKPOINT, config)
+    # Detections are refined by a Gaussian fit (spots) or radial symmetry (rings); see
+    # livetrack.infer's refinement.
+    refine = "gaussian" if config.data.psf == "gaussian" else "radial"
+    spec = ModelSpec(name=config.name, net=config.model, refine=refine)
+    scenes = validation_scenes(config)
+    losses = _optimize(run, config, spec, scenes, out, resume, progress)
+    return _finish(run, config, spec, scenes, out, losses, recipe_text)
+
+
+@dataclass
+class _Run:
+    """A training session's state: what a checkpoint saves and resuming restores."""
+
+    config: TrainConfig
+    device: str
+    net: Any
+    fusion: Any  # the TemporalFusion of a model deciding on several frames, else None
+    optimizer: Any
+    rng: np.random.Generator
+    step: int = 0
+    seconds_before: float = 0.0  # trained in earlier sessions (resumed)
+    t0: float = dataclasses.field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        """Wall time trained so far, all sessions."""
+        return self.seconds_before + time.perf_counter() - self.t0
+
+    def localizer(self, spec: ModelSpec) -> Any:
+        """Return the network as it is now as a CNN localizer for validation (threshold 0.5)."""
+        from livetrack.infer import CNNLocalizer
+
+        if self.fusion is not None:
+            spec = dataclasses.replace(spec, temporal=self.fusion.config())
+        backend = _NetBackend(self.net, self.device)
+        return CNNLocalizer(spec, backend=backend, threshold=0.5, refine=False)
+
+
+def _start(config: TrainConfig, device: str) -> _Run:
+    """Seed, build the network (and the fusion of a temporal model) and the optimizer."""
+    import torch
+
+    from livetrack.model import LocalizationNet, TemporalFusion
+
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net = LocalizationNet(config.model).to(device)
@@ -140,143 +183,171 @@ def train(
     groups: list[dict[str, Any]] = [{"params": net.parameters()}]
     if fusion is not None:
         groups.append({"params": fusion.parameters(), "weight_decay": 0.0})
-    optimizer = torch.optim.AdamW(groups, lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
-    step, elapsed_before = 0, 0.0
-    ckpt_path = out / CHECKPOINT
-    if opt_cfg.init_from and not resume:
-        from livetrack.model import load_model, load_net
+    opt = config.optim
+    optimizer = torch.optim.AdamW(groups, lr=opt.lr, weight_decay=opt.weight_decay)
+    return _Run(config, device, net, fusion, optimizer, rng)
 
-        start = load_model(opt_cfg.init_from)
-        if start.net != config.model:
-            raise InputError(f"optim.init_from: {opt_cfg.init_from!r} has another architecture")
-        net.load_state_dict(load_net(start, device=device).state_dict())
-    if resume:
-        if not ckpt_path.is_file():
-            raise InputError(f"--resume: no checkpoint at {ckpt_path}")
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt["config"] != config.to_dict():
-            raise InputError(f"--resume: {ckpt_path} was made with a different recipe")
-        net.load_state_dict(ckpt["net"])
-        if fusion is not None:
-            fusion.load_state_dict(ckpt["fusion"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        rng.bit_generator.state = ckpt["rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
-        step, elapsed_before = int(ckpt["step"]), float(ckpt["seconds"])
 
-    # Detections are refined by a Gaussian fit (spots) or radial symmetry (rings); see
-    # livetrack.infer._refine.
-    refine = "gaussian" if config.data.psf == "gaussian" else "radial"
-    spec = ModelSpec(name=config.name, net=config.model, refine=refine)
-    scenes = validation_scenes(config)
+def _init_from(run: _Run, model: str) -> None:
+    """Start from another trained model's weights (same architecture)."""
+    from livetrack.model import load_model, load_net
 
-    def validation_localizer() -> Any:
-        current = spec
-        if fusion is not None:
-            current = dataclasses.replace(spec, temporal=fusion.config())
-        backend = _NetBackend(net, device)
-        return CNNLocalizer(current, backend=backend, threshold=0.5, refine=False)
+    start = load_model(model)
+    if start.net != run.config.model:
+        raise InputError(f"optim.init_from: {model!r} has another architecture")
+    run.net.load_state_dict(load_net(start, device=run.device).state_dict())
 
-    stride = config.model.stride
-    gate = config.validation.gate_px
-    warm = opt_cfg.warmup_steps / opt_cfg.steps
-    budget_s = opt_cfg.time_budget_min * 60.0 if opt_cfg.time_budget_min else None
 
+def _resume(run: _Run, path: Path, config: TrainConfig) -> None:
+    """Restore a session from its checkpoint: weights, optimizer, random states, step."""
+    import torch
+
+    if not path.is_file():
+        raise InputError(f"--resume: no checkpoint at {path}")
+    ckpt = torch.load(path, map_location=run.device, weights_only=False)
+    if ckpt["config"] != config.to_dict():
+        raise InputError(f"--resume: {path} was made with a different recipe")
+    run.net.load_state_dict(ckpt["net"])
+    if run.fusion is not None:
+        run.fusion.load_state_dict(ckpt["fusion"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.rng.bit_generator.state = ckpt["rng"]
+    torch.set_rng_state(ckpt["torch_rng"])
+    run.step, run.seconds_before = int(ckpt["step"]), float(ckpt["seconds"])
+
+
+def _optimize(
+    run: _Run,
+    config: TrainConfig,
+    spec: ModelSpec,
+    scenes: list,
+    out: Path,
+    resume: bool,
+    progress: bool,
+) -> list[float]:
+    """Take optimizer steps until the step count or the time budget is reached.
+
+    Every ``checkpoint_every`` steps the network is validated, a line is logged and a
+    checkpoint is saved. Returns this session's losses, one per step.
+    """
+    from tqdm import tqdm
+
+    opt = config.optim
+    budget_s = opt.time_budget_min * 60.0 if opt.time_budget_min else None
     log_new = not (resume and (out / LOG).is_file())
     log_file = (out / LOG).open("w" if log_new else "a", newline="", encoding="utf-8")
     log = csv.writer(log_file)
     if log_new:
         log.writerow(["step", "seconds", "lr", "loss", "det", "nll", "val_jaccard", "val_rmse_px"])
     losses: list[float] = []
-    t0 = time.perf_counter()
-    bar = tqdm(total=opt_cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
-    net.train()
+    bar = tqdm(total=opt.steps, initial=run.step, disable=not progress, dynamic_ncols=True)
+    run.t0 = time.perf_counter()
+    run.net.train()
     val_j, val_rmse = float("nan"), float("nan")
     run_loss = None
     try:
         while True:
-            seconds = elapsed_before + time.perf_counter() - t0
-            frac = step / opt_cfg.steps
+            frac = run.step / opt.steps
             if budget_s is not None:
-                frac = max(frac, seconds / budget_s)
+                frac = max(frac, run.seconds / budget_s)
             if frac >= 1.0:
                 break
-            lr = opt_cfg.lr * _lr_factor(frac, warm)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            b = make_batch(
-                config.data,
-                rng,
-                opt_cfg.batch_size,
-                stride,
-                opt_cfg.neighbour_weight,
-                config.temporal,
-                opt_cfg.soft_detection_targets,
-            )
-            soft_clip(b.images, net.config.input_softclip, out=b.images)
-            tensors = [
-                torch.from_numpy(a).to(device) for a in (b.images, b.det, b.offset, b.weight)
-            ]
-            maps = net(tensors[0])
-            det_weight = opt_cfg.det_weight
-            if fusion is not None:
-                det_weight *= config.temporal.frame_det_weight
-            loss, parts = localization_loss(
-                maps, *tensors[1:], det_weight=det_weight, pos_weight=opt_cfg.pos_weight
-            )
-            if fusion is not None:
-                # Every frame keeps its own loss; the fused logit of each sequence's centre
-                # (causal: last) frame learns to decide detections from the whole window.
-                logits = maps[:, 0].reshape(-1, frames, *maps.shape[-2:])
-                det = tensors[1].reshape(-1, frames, *maps.shape[-2:])[:, fusion.target]
-                fused = fused_detection_loss(fusion(logits), det)
-                loss = loss + config.temporal.fused_weight * fused
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            optimizer.step()
-            step += 1
-            loss_value = loss.item()
-            losses.append(loss_value)
-            run_loss = loss_value if run_loss is None else 0.98 * run_loss + 0.02 * loss_value
-            if step % opt_cfg.checkpoint_every == 0:
-                outputs = scene_maps(validation_localizer(), scenes)
+            lr = opt.lr * _lr_factor(frac, opt.warmup_steps / opt.steps)
+            loss, parts = _step(run, config, lr)
+            losses.append(loss)
+            run_loss = loss if run_loss is None else 0.98 * run_loss + 0.02 * loss
+            if run.step % opt.checkpoint_every == 0:
+                outputs = scene_maps(run.localizer(spec), scenes)
+                stride, gate = config.model.stride, config.validation.gate_px
                 val_j, val_rmse = summarize(score_scenes(scenes, outputs, 0.5, stride, gate))
-                seconds = elapsed_before + time.perf_counter() - t0
-                values = [seconds, lr, loss_value, parts["det"], parts["nll"], val_j, val_rmse]
-                log.writerow([step, *(f"{v:.4g}" for v in values)])
+                values = [run.seconds, lr, loss, parts["det"], parts["nll"], val_j, val_rmse]
+                log.writerow([run.step, *(f"{v:.4g}" for v in values)])
                 log_file.flush()
-                _save_checkpoint(ckpt_path, net, optimizer, rng, step, seconds, config, fusion)
+                _save_checkpoint(out / CHECKPOINT, run)
             bar.set_postfix(loss=f"{run_loss:.3f}", val_J=f"{val_j:.3f}", rmse=f"{val_rmse:.3f}")
             bar.update(1)
     finally:
         bar.close()
         log_file.close()
+    return losses
 
-    seconds = elapsed_before + time.perf_counter() - t0
-    localizer = validation_localizer()
+
+def _step(run: _Run, config: TrainConfig, lr: float) -> tuple[float, dict[str, float]]:
+    """Draw a simulated batch and take one optimizer step at ``lr``; return its loss."""
+    import torch
+
+    from livetrack.train._loss import fused_detection_loss, localization_loss
+
+    opt, temporal, net, fusion = config.optim, config.temporal, run.net, run.fusion
+    for g in run.optimizer.param_groups:
+        g["lr"] = lr
+    b = make_batch(
+        config.data,
+        run.rng,
+        opt.batch_size,
+        config.model.stride,
+        opt.neighbour_weight,
+        temporal,
+        opt.soft_detection_targets,
+    )
+    soft_clip(b.images, net.config.input_softclip, out=b.images)
+    images, det, offset, weight = (
+        torch.from_numpy(a).to(run.device) for a in (b.images, b.det, b.offset, b.weight)
+    )
+    maps = net(images)
+    det_weight = opt.det_weight * (temporal.frame_det_weight if fusion is not None else 1.0)
+    loss, parts = localization_loss(
+        maps, det, offset, weight, det_weight=det_weight, pos_weight=opt.pos_weight
+    )
+    if fusion is not None:
+        # Every frame keeps its own loss; the fused logit of each sequence's centre
+        # (causal: last) frame learns to decide detections from the whole window.
+        logits = maps[:, 0].reshape(-1, temporal.frames, *maps.shape[-2:])
+        target = det.reshape(-1, temporal.frames, *maps.shape[-2:])[:, fusion.target]
+        loss = loss + temporal.fused_weight * fused_detection_loss(fusion(logits), target)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    run.optimizer.step()
+    run.step += 1
+    return loss.item(), parts
+
+
+def _finish(
+    run: _Run,
+    config: TrainConfig,
+    spec: ModelSpec,
+    scenes: list,
+    out: Path,
+    losses: list[float],
+    recipe_text: str | None,
+) -> TrainResult:
+    """Calibrate the threshold, save the model folder with its rates, drop the checkpoint."""
+    seconds = run.seconds
+    localizer = run.localizer(spec)
     profile = _corner_profile(localizer, config)
+    stride, gate = config.model.stride, config.validation.gate_px
     threshold, results = _calibrate(localizer, scenes, stride, gate, profile)
     metadata = {
         "recipe": config.name,
-        "train_steps": step,
+        "train_steps": run.step,
         "train_seconds": round(seconds, 1),
-        "train_device": device,
+        "train_device": run.device,
         "validation_threshold_grid_best": threshold,
         "validation": results,
     }
     spec = dataclasses.replace(
         localizer.spec, threshold=threshold, corner_profile=profile, metadata=metadata
     )
-    spec = save_model(net, spec, out, recipe_text=recipe_text)
+    spec = save_model(run.net, spec, out, recipe_text=recipe_text)
     # Stored now so that a live Tracker built with this model need not measure them. The
     # int8 export comes later (`livetrack quantize`); `livetrack models rates` adds its rates.
     write_rates(spec, ("onnxruntime",))
-    ckpt_path.unlink(missing_ok=True)
+    (out / CHECKPOINT).unlink(missing_ok=True)
     n = max(1, len(losses) // 10)
     return TrainResult(
         spec=spec,
-        steps=step,
+        steps=run.step,
         seconds=seconds,
         first_loss=float(np.mean(losses[:n])) if losses else float("nan"),
         last_loss=float(np.mean(losses[-n:])) if losses else float("nan"),
@@ -348,29 +419,20 @@ def torch_threads(n: int) -> None:
     torch.set_num_threads(max(1, n))
 
 
-def _save_checkpoint(
-    path: Path,
-    net: Any,
-    optimizer: Any,
-    rng: np.random.Generator,
-    step: int,
-    seconds: float,
-    config: TrainConfig,
-    fusion: Any = None,
-) -> None:
+def _save_checkpoint(path: Path, run: _Run) -> None:
     import torch
 
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
-            "net": net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng.bit_generator.state,
+            "net": run.net.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "rng": run.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
-            "step": step,
-            "seconds": seconds,
-            "config": config.to_dict(),
-            "fusion": None if fusion is None else fusion.state_dict(),
+            "step": run.step,
+            "seconds": run.seconds,
+            "config": run.config.to_dict(),
+            "fusion": None if run.fusion is None else run.fusion.state_dict(),
         },
         tmp,
     )

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from livetrack._errors import InputError
+from livetrack.bench import SpeedResult, speed_markdown
 from livetrack.bench._live import live_markdown, sustained
 from livetrack.cli import app
-from livetrack.infer import SpeedResult, speed_markdown
 
 
 def test_bench_live_reports_throughput_latency_and_soak(tmp_path):
@@ -82,7 +82,7 @@ def test_bench_speed_runs_the_cnn_beside_trackpy(tmp_path):
 
 
 def test_speed_rounds_time_every_method_again_and_merge():
-    from livetrack.infer import measure_speed
+    from livetrack.bench import measure_speed
 
     results = measure_speed(
         model=("spots",),

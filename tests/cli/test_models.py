@@ -51,7 +51,7 @@ def test_a_users_model_hides_the_shipped_one_of_its_name(isolated, monkeypatch):
 
 
 def test_rates_command_stores_the_rates_in_the_folder(isolated, monkeypatch):
-    from livetrack.infer import CNNLocalizer, _localizer, _rates
+    from livetrack.infer import CNNLocalizer, _rates
 
     folder = isolated / "copy"
     shutil.copytree(shipped_models_dir() / "spots-fast", folder)
@@ -72,8 +72,8 @@ def test_rates_command_stores_the_rates_in_the_folder(isolated, monkeypatch):
 
     monkeypatch.setattr(_rates, "measure_null_rates", no_measuring)
     monkeypatch.setattr(_rates, "measure_clutter", no_measuring)
-    monkeypatch.setattr(_localizer, "_NULL_RATES", {})
-    monkeypatch.setattr(_localizer, "_CLUTTER", {})
+    monkeypatch.setattr(_rates, "_NULL_RATES", {})
+    monkeypatch.setattr(_rates, "_CLUTTER", {})
     CNNLocalizer(folder, backend="onnxruntime", threshold="adaptive").prepare()
 
 

@@ -296,12 +296,12 @@ def test_clutter_rates_are_measured_per_brightness(model_dir):
 
 
 def test_the_live_tracker_prepares_an_adaptive_localizer_before_the_first_frame(model_dir):
-    from livetrack.infer import _localizer
+    from livetrack.infer import _rates
     from livetrack.pipeline import Tracker
 
     loc = CNNLocalizer(model_dir, backend="torch", threshold="adaptive")
-    key = loc._rate_key()
-    _localizer._NULL_RATES.pop(key, None)
-    _localizer._CLUTTER.pop(key, None)
+    key = _rates.rate_key(loc)
+    _rates._NULL_RATES.pop(key, None)
+    _rates._CLUTTER.pop(key, None)
     Tracker(loc)
-    assert key in _localizer._NULL_RATES and key in _localizer._CLUTTER
+    assert key in _rates._NULL_RATES and key in _rates._CLUTTER

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import livetrack.bench
 import livetrack.infer
 import livetrack.model
 import livetrack.train
@@ -10,7 +11,10 @@ def test_public_names():
     assert {"CNNLocalizer", "locate", "Backend", "OnnxRuntimeBackend", "TorchBackend"} <= set(
         livetrack.infer.__all__
     )
-    assert {"register_backend", "make_backend", "measure_speed"} <= set(livetrack.infer.__all__)
+    assert {"register_backend", "make_backend", "NullBackend", "InputNormalizer"} <= set(
+        livetrack.infer.__all__
+    )
+    assert {"measure_speed", "speed_markdown", "SpeedResult"} <= set(livetrack.bench.__all__)
     assert {"LocalizationNet", "load_model", "save_model", "export_onnx", "decode_maps"} <= set(
         livetrack.model.__all__
     )

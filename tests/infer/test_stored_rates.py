@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from livetrack import ModelFileError
-from livetrack.infer import CNNLocalizer, _localizer, _rates
+from livetrack.infer import CNNLocalizer, _decoding, _rates
 from livetrack.model import load_model, shipped_models_dir
 
 SHIPPED = ("spots", "spots-fast", "spots-t5", "spots-c5", "rings")
-LOWEST = _localizer._ADAPTIVE_LOWEST
+LOWEST = _decoding.ADAPTIVE_LOWEST
 
 
 @pytest.fixture
@@ -24,8 +24,8 @@ def no_measuring(monkeypatch):
 
     monkeypatch.setattr(_rates, "measure_null_rates", measure)
     monkeypatch.setattr(_rates, "measure_clutter", measure)
-    monkeypatch.setattr(_localizer, "_NULL_RATES", {})
-    monkeypatch.setattr(_localizer, "_CLUTTER", {})
+    monkeypatch.setattr(_rates, "_NULL_RATES", {})
+    monkeypatch.setattr(_rates, "_CLUTTER", {})
 
 
 @pytest.mark.parametrize("model", SHIPPED)
@@ -76,7 +76,7 @@ def test_a_folder_without_rates_measures_them(copy, monkeypatch):
     (copy / "rates.json").unlink()
     calls = []
     monkeypatch.setattr(_rates, "measure_null_rates", lambda loc, lowest: calls.append(1) or (0, 0))
-    monkeypatch.setattr(_localizer, "_NULL_RATES", {})
+    monkeypatch.setattr(_rates, "_NULL_RATES", {})
     assert _rates.stored_rates(load_model(copy), "onnxruntime", LOWEST) is None
     CNNLocalizer(copy, backend="onnxruntime", threshold="adaptive").null_rates()
     assert calls == [1]

@@ -88,10 +88,11 @@ def time_cnn(
     ``decode_ms`` covers peak finding and decoding only; the refinement fit (if on) is in
     ``median_ms`` but not in the stage columns.
     """
-    from livetrack.infer._localizer import CNNLocalizer
+    from livetrack.infer import CNNLocalizer, InputNormalizer
     from livetrack.model import decode_maps, soft_clip
 
     loc = CNNLocalizer(model=model, backend=backend, refine=refine)
+    normalizer = InputNormalizer(loc.spec)
     for f in frames[:warmup]:
         loc.locate(f)
     total, norm, infer, dec, counts = [], [], [], [], []
@@ -103,7 +104,7 @@ def time_cnn(
         counts.append(len(df))
         # Stage breakdown on the same frame (separate pass, so totals stay unperturbed).
         t0 = time.perf_counter()
-        batch, _ = loc._prepare(f[None])
+        batch, _ = normalizer.normalize(f[None], loc.camera, loc.noise_scale_px)
         net_in = soft_clip(batch, loc.spec.net.input_softclip)
         t1 = time.perf_counter()
         maps = loc.backend.run(net_in)

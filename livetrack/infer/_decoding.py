@@ -1,0 +1,191 @@
+"""Decoding the CNN's maps into tables: the threshold policy and the refinement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from livetrack.infer import _refine
+from livetrack.model import ModelSpec, adaptive_threshold, decode_maps
+
+#: Lowest threshold ``threshold="adaptive"`` may choose.
+ADAPTIVE_LOWEST = 0.02
+
+# (thresholds, rate per px) and (mass levels, clutter per confident detection).
+Rates = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ThresholdPolicy:
+    """Which detections count: a fixed threshold, or one chosen per batch.
+
+    Attributes
+    ----------
+    threshold : float
+        The fixed (or the model's calibrated) threshold; an adaptive policy keeps it for
+        frames short of the earlier frames a causal model fuses.
+    adaptive : bool
+        Choose the threshold per batch (:func:`livetrack.model.adaptive_threshold`).
+    null_rates, clutter_rates : callable, optional
+        The model's background-peak and clutter rates (adaptive only).
+    """
+
+    threshold: float
+    adaptive: bool = False
+    null_rates: Callable[[], Rates] | None = None
+    clutter_rates: Callable[[], Rates] | None = None
+
+    @property
+    def first_pass(self) -> float:
+        """Threshold the maps are decoded at, before the policy cuts."""
+        return ADAPTIVE_LOWEST if self.adaptive else self.threshold
+
+    def cut(
+        self, tables: list[pd.DataFrame], partial: np.ndarray | None, area_px: int
+    ) -> list[pd.DataFrame]:
+        """Keep each table's detections at or above the policy's threshold.
+
+        Parameters
+        ----------
+        tables : list of pandas.DataFrame
+            One frame's detections each, decoded at :attr:`first_pass`.
+        partial : numpy.ndarray, optional
+            True for frames short of earlier ones: they score otherwise than the rates
+            were measured on and keep :attr:`threshold`.
+        area_px : int
+            Pixels of one frame.
+        """
+        if not self.adaptive:
+            return tables
+        assert self.null_rates is not None and self.clutter_rates is not None  # adaptive
+        partial = np.zeros(len(tables), bool) if partial is None else partial
+        whole = [t for t, p in zip(tables, partial, strict=True) if not p]
+        cut = self.threshold
+        if whole:
+            from livetrack.infer._rates import clutter_curve
+
+            thresholds, rates = self.null_rates()
+            cut = adaptive_threshold(
+                np.concatenate([t["prob"].to_numpy() for t in whole]),
+                thresholds,
+                rates,
+                area_px * len(whole),
+                self.threshold,
+                ADAPTIVE_LOWEST,
+                clutter_per_confident=clutter_curve(*self.clutter_rates(), whole),
+            )
+        return [
+            t[t["prob"] >= (self.threshold if p else cut)].reset_index(drop=True)
+            for t, p in zip(tables, partial, strict=True)
+        ]
+
+
+class MapDecoder:
+    """Turn a model's raw maps into detection tables.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model (stride, mass radius, neighbour merging, corner profile, refinement).
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    def decode(
+        self, maps: np.ndarray, normalized: np.ndarray, frame: int, threshold: float
+    ) -> pd.DataFrame:
+        """Decode one frame's ``(5, h, w)`` maps at ``threshold`` (no refinement)."""
+        spec = self.spec
+        return decode_maps(
+            maps,
+            threshold,
+            spec.stride,
+            normalized.shape,
+            frame=frame,
+            image=normalized,
+            mass_radius_px=spec.mass_radius_px,
+            merge_neighbours=spec.merge_neighbours,
+            corner_profile=spec.corner_profile,
+        )
+
+    def tables(
+        self,
+        maps: np.ndarray,
+        batch: np.ndarray,
+        noise: np.ndarray,
+        frame_numbers: list[int],
+        shape: tuple[int, int],
+        policy: ThresholdPolicy,
+        *,
+        refine: bool = False,
+        camera: Any = None,
+        partial: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        """Decode a batch: threshold policy, refinement, ``mass`` back in input units.
+
+        Parameters
+        ----------
+        maps : numpy.ndarray
+            ``(T, 5, h, w)`` maps.
+        batch : numpy.ndarray
+            ``(T, 1, H', W')`` normalized batch the maps came from.
+        noise : numpy.ndarray
+            ``(T,)`` noise divided out of each frame.
+        frame_numbers : list of int
+            Frame number of each map.
+        shape : tuple of int
+            The frames' shape before padding.
+        policy : ThresholdPolicy
+            Which detections count.
+        refine : bool
+            Refine positions as the model's config says.
+        camera : object, optional
+            The camera whose photon statistics the Gaussian refinement uses.
+        partial : numpy.ndarray, optional
+            See :meth:`ThresholdPolicy.cut`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``frame, x, y, prob, sigma_x, sigma_y, mass``.
+        """
+        h, w = shape
+        tables = [
+            self.decode(maps[i], batch[i, 0, :h, :w], fno, policy.first_pass)
+            for i, fno in enumerate(frame_numbers)
+        ]
+        tables = policy.cut(tables, partial, h * w)
+        for i, df in enumerate(tables):
+            if refine and len(df):
+                self.refine(df, batch[i, 0, :h, :w], noise[i], camera)
+            # Mass was summed on the normalized frame; scale back to input units.
+            df["mass"] *= noise[i]
+        if len(tables) == 1:
+            return tables[0]
+        return pd.concat(tables, ignore_index=True)
+
+    def refine(
+        self, df: pd.DataFrame, normalized: np.ndarray, noise: float, camera: Any = None
+    ) -> None:
+        """Refine one frame's detections in place (Gaussian fit or radial symmetry)."""
+        x, y = df["x"].to_numpy(), df["y"].to_numpy()
+        if self.spec.refine == "radial":
+            r = _refine.refine_radial(normalized, x, y)
+        else:
+            scale = None if camera is None else _refine.photon_scale_from_camera(camera, noise)
+            r = _refine.refine_gaussian(normalized, x, y, scale=scale)
+            # A single-Gaussian fit is pulled by a close neighbour: keep the network there.
+            r = _refine.drop_crowded(r, x, y, _refine.CROWDED_PX)
+        h, w = normalized.shape
+        ok = r.ok & (r.x >= -0.5) & (r.x < w - 0.5) & (r.y >= -0.5) & (r.y < h - 0.5)
+        df["x"] = np.where(ok, r.x, x)
+        df["y"] = np.where(ok, r.y, y)
+        # The radial-symmetry centre has no uncertainty of its own: keep the network's.
+        ok_sigma = ok & np.isfinite(r.sigma_x) & np.isfinite(r.sigma_y)
+        df["sigma_x"] = np.where(ok_sigma, r.sigma_x, df["sigma_x"].to_numpy())
+        df["sigma_y"] = np.where(ok_sigma, r.sigma_y, df["sigma_y"].to_numpy())
