@@ -29,6 +29,7 @@ from livetrack.localize import (
     measure_feature_scale,
     remove_overlays,
     remove_stripes,
+    stripe_profiles,
 )
 from livetrack.model import empty_table, frame_statistics, scale_noise
 
@@ -368,6 +369,7 @@ class AutoLocalizer:
         self.cnn: CNNLocalizer | None = None
         self._noise = 1.0
         self._null: float | None = -np.inf
+        self._stripes: np.ndarray | None = None
         self._pool: list[np.ndarray] = []
 
     def __repr__(self) -> str:
@@ -535,7 +537,15 @@ class AutoLocalizer:
                 f"locate() takes one frame, got a stack of {stack.shape[0]}; use locate_stack()"
             )
         if self.cnn is None:
-            self.configure(stack)
+            # A camera's fixed-pattern stripes are the same in every frame: measured on the
+            # first, subtracted from all.
+            rows, columns = stripe_profiles(stack)
+            self._stripes = (
+                (rows[:, None] + columns[None, :]) if rows.any() or columns.any() else None
+            )
+            self.configure(stack if self._stripes is None else stack - self._stripes)
+        if self._stripes is not None:
+            stack = stack - self._stripes
         cnn, choice = self.cnn, self.choice
         assert cnn is not None and choice is not None  # set by configure()
         net_input, signed = self._inputs(stack)

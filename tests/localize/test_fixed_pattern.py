@@ -1,10 +1,12 @@
 """Fixed-pattern stripes are measured, removed, and stop costing particles."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import livetrack
 from livetrack import evaluate, simulate
+from livetrack.infer import AutoLocalizer
 from livetrack.localize import remove_stripes, stripe_profiles
 from livetrack.model import frame_statistics
 
@@ -40,3 +42,12 @@ def test_particles_found_through_stripes(movie, rng):
     plain = evaluate.score(movie.truth, livetrack.locate(movie.frames), gate_px=2).jaccard
     striped = evaluate.score(movie.truth, livetrack.locate(frames), gate_px=2).jaccard
     assert striped >= plain - 0.02
+
+
+def test_a_live_stream_subtracts_the_stripes_of_its_first_frame(movie, rng):
+    frames, _ = _striped(movie, 2.0, rng)
+    live = AutoLocalizer()
+    tables = [live.locate(f, i) for i, f in enumerate(frames)]
+    assert live._stripes is not None
+    s = evaluate.score(movie.truth, pd.concat(tables, ignore_index=True), gate_px=2)
+    assert s.jaccard >= 0.9
