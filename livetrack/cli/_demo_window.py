@@ -13,18 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from livetrack._errors import InputError
+from livetrack.viewer import viewer_unavailable
 
-__all__ = ["run_with_window", "viewer_unavailable"]
-
-
-def viewer_unavailable() -> str | None:
-    """Return why the viewer cannot run here (a one-line reason), or None if it can."""
-    try:
-        import pyqtgraph  # noqa: F401
-        from PyQt6 import QtWidgets  # noqa: F401
-    except ImportError as exc:  # not installed, or Qt's system libraries are missing
-        return f"{exc} (pip install 'livetrack[viewer]')"
-    return None
+__all__ = ["check_screenshot_path", "run_with_window", "viewer_unavailable"]
 
 
 def run_with_window(
@@ -61,10 +52,10 @@ def run_with_window(
     interrupted : bool
         Whether Ctrl+C stopped it.
     """
-    from PyQt6.QtCore import QTimer
+    from PyQt6.QtCore import QEventLoop, QTimer
 
     from livetrack.acquire import run_continuous
-    from livetrack.viewer import LiveViewer, ensure_app
+    from livetrack.viewer import LiveViewer, dispose, ensure_app
 
     app = ensure_app()
     offscreen = app.platformName() == "offscreen"
@@ -93,7 +84,7 @@ def run_with_window(
         if screenshot is not None:
             viewer.save_png(screenshot)
         if offscreen or state["interrupted"] or stop_event.is_set():
-            app.quit()
+            loop.quit()
         else:
             viewer.setWindowTitle(f"{title} (finished: close the window to exit)")
             print("\nacquisition finished; close the window to exit", flush=True)
@@ -102,18 +93,21 @@ def run_with_window(
         state["interrupted"] = True
         stop_event.set()
         if state["finished"]:
-            app.quit()
+            loop.quit()
 
+    # A loop of our own, not app.exec(): quitting it leaves the application (maybe
+    # someone else's) as it was.
+    loop = QEventLoop()
     poll = QTimer()
     # Also wakes Python regularly, so Ctrl+C is handled while Qt's loop runs.
     poll.timeout.connect(finish)
     poll.start(100)
-    app.lastWindowClosed.connect(stop_event.set)
-    app.lastWindowClosed.connect(app.quit)
+    viewer.closed.connect(stop_event.set)
+    viewer.closed.connect(loop.quit)
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         thread.start()
-        app.exec()
+        loop.exec()
         stop_event.set()
         thread.join()
         if not state["finished"] and screenshot is not None:
@@ -122,8 +116,7 @@ def run_with_window(
         signal.signal(signal.SIGINT, previous)
         poll.stop()
         viewer.detach()
-        viewer.close()
-        viewer.deleteLater()
+        dispose(viewer)
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("run"), state["interrupted"]

@@ -90,7 +90,7 @@ def view(
             err=True,
         )
 
-    from livetrack.viewer import ReplayViewer, ensure_app
+    from livetrack.viewer import ReplayViewer, dispose, ensure_app
 
     app = ensure_app()
     window = ReplayViewer(
@@ -109,9 +109,10 @@ def view(
         app.processEvents()
         window.save_png(screenshot)
         typer.echo(f"screenshot of frame {frame} saved to {screenshot}")
-        window.close()
+        dispose(window)
         return
     app.exec()
+    dispose(window)
 
 
 def register(app: typer.Typer) -> None:

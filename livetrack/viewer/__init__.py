@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from livetrack.viewer._app import display_available
+from livetrack.viewer._app import display_available, viewer_unavailable
 from livetrack.viewer._tails import (
     PALETTE,
     DiffusionFit,
@@ -45,10 +45,12 @@ __all__ = [
     "ViewerOptions",
     "describe_localizer",
     "display_available",
+    "dispose",
     "ensure_app",
     "fit_diffusion",
     "msd",
     "save_widget_png",
+    "viewer_unavailable",
 ]
 
 #: Names that import Qt, and the private module each lives in.
@@ -61,6 +63,7 @@ _QT_NAMES = {
     "TrackOverlay": "_canvas",
     "ViewerOptions": "_viewer",
     "describe_localizer": "_viewer",
+    "dispose": "_app",
     "ensure_app": "_app",
     "save_widget_png": "_app",
 }

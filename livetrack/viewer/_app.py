@@ -7,7 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["display_available", "ensure_app", "save_widget_png"]
+__all__ = ["display_available", "dispose", "ensure_app", "save_widget_png", "viewer_unavailable"]
+
+
+#: The application ensure_app created.
+_KEEP: list[Any] = []
 
 
 def display_available() -> bool:
@@ -21,6 +25,20 @@ def display_available() -> bool:
     if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
+
+
+def viewer_unavailable() -> str | None:
+    """Return why the viewer cannot run here (one line), or None if it can.
+
+    Tries the imports: PyQt6 or pyqtgraph may be missing (the ``viewer`` extra), or Qt's
+    own system libraries (libEGL, libxkbcommon, ...) on a bare server.
+    """
+    try:
+        import pyqtgraph  # noqa: F401
+        from PyQt6 import QtWidgets  # noqa: F401
+    except ImportError as exc:
+        return f"{exc} (pip install 'livetrack[viewer]')"
+    return None
 
 
 def ensure_app() -> Any:
@@ -40,6 +58,8 @@ def ensure_app() -> Any:
         app.setApplicationName("livetrack")
         if app.platformName() == "offscreen":
             _quiet_offscreen()
+        # PyQt deletes an application nobody references: keep it for the process.
+        _KEEP.append(app)
     return app
 
 
@@ -71,3 +91,17 @@ def save_widget_png(widget: Any, path: str | os.PathLike[str]) -> Path:
     if not widget.grab().save(str(out)):
         raise OSError(f"could not write {out}")
     return out
+
+
+def dispose(widget: Any) -> None:
+    """Close ``widget`` and delete it (its C++ side) now, not when Python collects it.
+
+    The garbage collector frees pyqtgraph's items one by one, in no set order; an item
+    freed while its scene is still alive and painting crashes the process. Deleting the
+    widget first takes its scene and items with it in the order Qt expects.
+    """
+    from PyQt6 import sip
+
+    if not sip.isdeleted(widget):
+        widget.close()
+        sip.delete(widget)

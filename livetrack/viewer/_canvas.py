@@ -7,6 +7,7 @@ overlay drawn at a position sits on the pixel it names.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,6 +27,8 @@ TARGET_RGB = (255, 225, 40)
 #: Colour of the armed region, and of the region when a particle has just crossed it.
 REGION_RGB = (0, 220, 255)
 REGION_FIRED_RGB = (255, 60, 200)
+#: Seconds between updates of the histogram beside the image.
+HISTOGRAM_EVERY_S = 0.5
 
 
 def _cosmetic_pen(rgb: Sequence[int], width: float = 1.0, style: Qt.PenStyle | None = None) -> QPen:
@@ -48,7 +51,7 @@ class TrackOverlay(pg.GraphicsObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self._pens = [_cosmetic_pen(rgb, 1.5) for rgb in PALETTE]
+        self._pens = [_cosmetic_pen(rgb, 1.0) for rgb in PALETTE]
         self._paths: list[QPainterPath] = []
         self._ellipses = QPainterPath()
         self._ellipse_pen = _cosmetic_pen((255, 255, 255), 1.0)
@@ -149,6 +152,10 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
         self.box.addItem(self.image)
         self.histogram = pg.HistogramLUTItem(image=self.image)
         self.addItem(self.histogram, row=0, col=1)
+        # The histogram is recomputed a few times a second, not on every frame: at camera
+        # rates it would cost more than drawing the frame.
+        self.image.sigImageChanged.disconnect(self.histogram.imageChanged)
+        self._histogram_at = -np.inf
         self.tracks = TrackOverlay()
         self.box.addItem(self.tracks)
         self.markers = pg.ScatterPlotItem(
@@ -190,6 +197,10 @@ class ImageCanvas(pg.GraphicsLayoutWidget):
                 self.image.setImage(image, autoLevels=False)
             else:
                 self.image.setImage(image, autoLevels=False, levels=levels)
+            now = time.perf_counter()
+            if now - self._histogram_at >= HISTOGRAM_EVERY_S:
+                self._histogram_at = now
+                self.histogram.imageChanged()
         finally:
             self._setting_levels = False
         shape = image.shape[:2]

@@ -33,3 +33,24 @@ def near_colour():
         return (np.abs(pixels.astype(int) - np.asarray(rgb)) <= tol).all(axis=-1)
 
     return _near
+
+
+@pytest.fixture
+def keep_widget():
+    """Return ``keep(widget) -> widget``: closed and deleted (C++ side, now) after the test.
+
+    Deleting right away, while the test still holds the Python objects, keeps the order
+    Qt expects: the garbage collector would otherwise free pyqtgraph items one by one
+    later, maybe while their scene still paints (a crash in a later test).
+    """
+    widgets = []
+
+    def keep(widget):
+        widgets.append(widget)
+        return widget
+
+    yield keep
+    from livetrack.viewer import dispose
+
+    for w in widgets:
+        dispose(w)

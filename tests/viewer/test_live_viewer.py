@@ -38,9 +38,8 @@ def _tracker(**kw) -> Tracker:
     return Tracker(CentroidLocalizer(), Linker(search_range_px=6, memory=2), **kw)
 
 
-def _viewer(qtbot, tracker=None, **kw) -> LiveViewer:
-    viewer = LiveViewer(tracker, **kw)
-    qtbot.addWidget(viewer)
+def _viewer(qtbot, keep, tracker=None, **kw) -> LiveViewer:
+    viewer = keep(LiveViewer(tracker, **kw))
     viewer.resize(1000, 640)
     viewer.show()
     qtbot.waitExposed(viewer)
@@ -68,9 +67,11 @@ def _ring(pixels, centre, r_in, r_out):
     return pixels[(d >= r_in) & (d <= r_out)]
 
 
-def test_markers_and_tails_are_drawn_at_the_tracked_positions(qtbot, movie, grab, near_colour):
+def test_markers_and_tails_are_drawn_at_the_tracked_positions(
+    qtbot, keep_widget, movie, grab, near_colour
+):
     tracker = _tracker()
-    viewer = _viewer(qtbot, tracker, options=ViewerOptions(tail_frames=20))
+    viewer = _viewer(qtbot, keep_widget, tracker, options=ViewerOptions(tail_frames=20))
     _feed(qtbot, viewer, tracker, movie.frames)
     last = tracker.last_result.positions
     assert viewer.displayed_frames >= 1 and viewer.tails.last_frame == len(movie.frames) - 1
@@ -132,10 +133,10 @@ def _drag(viewer, a, b) -> None:
     send(QMouseEvent.Type.MouseButtonRelease, pb, left, none)
 
 
-def test_dragging_a_rectangle_arms_a_region_trigger(qtbot, movie, grab, near_colour):
+def test_dragging_a_rectangle_arms_a_region_trigger(qtbot, keep_widget, movie, grab, near_colour):
     events = []
     tracker = _tracker()
-    viewer = _viewer(qtbot, tracker, region_action=events.append)
+    viewer = _viewer(qtbot, keep_widget, tracker, region_action=events.append)
     _feed(qtbot, viewer, tracker, movie.frames[:10])
     with qtbot.waitSignal(viewer.regionArmed, timeout=2000) as armed:
         _drag(viewer, (20.0, 30.0), (90.0, 80.0))
@@ -169,9 +170,9 @@ def test_dragging_a_rectangle_arms_a_region_trigger(qtbot, movie, grab, near_col
     assert viewer.region_trigger is None
 
 
-def test_pausing_freezes_the_display_not_tracking(qtbot, movie):
+def test_pausing_freezes_the_display_not_tracking(qtbot, keep_widget, movie):
     tracker = _tracker()
-    viewer = _viewer(qtbot, tracker)
+    viewer = _viewer(qtbot, keep_widget, tracker)
     _feed(qtbot, viewer, tracker, movie.frames[:10])
     shown = viewer.displayed_frames
     viewer.set_paused(True)
@@ -184,9 +185,11 @@ def test_pausing_freezes_the_display_not_tracking(qtbot, movie):
     assert viewer.displayed_frames == shown + 1
 
 
-def test_a_slow_display_skips_frames_but_keeps_every_position(qtbot, movie):
+def test_a_slow_display_skips_frames_but_keeps_every_position(qtbot, keep_widget, movie):
     tracker = _tracker()
-    viewer = _viewer(qtbot, tracker, options=ViewerOptions(max_display_fps=4, tail_frames=60))
+    viewer = _viewer(
+        qtbot, keep_widget, tracker, options=ViewerOptions(max_display_fps=4, tail_frames=60)
+    )
     _feed(qtbot, viewer, tracker, movie.frames)
     assert viewer.displayed_frames < len(movie.frames) / 2
     _, xs, _ = viewer.tails.ordered()
@@ -210,9 +213,9 @@ def _result(frame, x, y, sigma):
     return FrameResult(frame, 0.0, df, 0.0, 0.0, image=image)
 
 
-def test_uncertainty_ellipses_come_from_the_sigmas(qtbot, grab, near_colour):
+def test_uncertainty_ellipses_come_from_the_sigmas(qtbot, keep_widget, grab, near_colour):
     options = ViewerOptions(show_ellipses=True, ellipse_sigmas=3.0)
-    viewer = _viewer(qtbot, options=options)
+    viewer = _viewer(qtbot, keep_widget, options=options)
     viewer.relay(_result(0, [20.0, 44.0], [32.0, 32.0], (2.0, 1.0)))
     viewer.refresh()
     pixels = grab(viewer.canvas)
@@ -226,9 +229,9 @@ def test_uncertainty_ellipses_come_from_the_sigmas(qtbot, grab, near_colour):
     assert not near_colour(pixels[cy - 1 : cy + 2, cx + rx + 4 : cx + rx + 7], white, 60).any()
 
 
-def test_status_names_the_localizer_and_counts(qtbot, movie):
+def test_status_names_the_localizer_and_counts(qtbot, keep_widget, movie):
     tracker = _tracker()
-    viewer = _viewer(qtbot, tracker)
+    viewer = _viewer(qtbot, keep_widget, tracker)
     _feed(qtbot, viewer, tracker, movie.frames[:5])
     viewer.update_status()
     text = viewer.status_label.text()
@@ -238,7 +241,7 @@ def test_status_names_the_localizer_and_counts(qtbot, movie):
     assert describe_localizer(CentroidLocalizer()) == "CentroidLocalizer on numpy (CPU)"
 
 
-def test_clicking_a_particle_makes_it_the_recenter_target(qtbot, grab, near_colour):
+def test_clicking_a_particle_makes_it_the_recenter_target(qtbot, keep_widget, grab, near_colour):
     import threading
 
     from livetrack.acquire import run_continuous, simulated_core
@@ -253,7 +256,7 @@ def test_clicking_a_particle_makes_it_the_recenter_target(qtbot, grab, near_colo
     # which the linker (it knows nothing of stage moves) must bridge to keep the clicked id.
     tracker = Tracker(CentroidLocalizer(), Linker(search_range_px=16, memory=3), options=options)
     recenter = Recenter(core, gain=0.25, lost_after_frames=20)
-    viewer = _viewer(qtbot, tracker, recenter=recenter)
+    viewer = _viewer(qtbot, keep_widget, tracker, recenter=recenter)
     stop = threading.Event()
     acquisition = threading.Thread(
         target=run_continuous, args=(core, tracker), kwargs={"stop_event": stop}, daemon=True

@@ -34,10 +34,11 @@ def _screen(canvas, x, y):
     return round(p.x()), round(p.y())
 
 
-def test_replay_draws_the_frame_chosen_on_the_slider(qtbot, recorded, grab, near_colour):
+def test_replay_draws_the_frame_chosen_on_the_slider(
+    qtbot, keep_widget, recorded, grab, near_colour
+):
     frames, tracks, _ = recorded
-    viewer = ReplayViewer(frames, tracks, tail_frames=10)
-    qtbot.addWidget(viewer)
+    viewer = keep_widget(ReplayViewer(frames, tracks, tail_frames=10))
     viewer.resize(900, 600)
     viewer.show()
     qtbot.waitExposed(viewer)
