@@ -24,6 +24,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy livetrack/
 	PY=$(PY) bash .ci/wheel_check.sh
 
 # A user's install: the wheel in a new environment, base dependencies only (part of test).

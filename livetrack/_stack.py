@@ -235,8 +235,8 @@ def _read_video(path: Path) -> np.ndarray:
             # plugin="FFMPEG" pins imageio-ffmpeg, whose frames the references were made on.
             # Its list of extensions lacks .m4v (an MP4 by another name); ffmpeg itself
             # recognises containers by their content.
-            hint = ".mp4" if path.suffix.lower() == ".m4v" else None
-            for rgb in iio.imiter(path, plugin="FFMPEG", extension=hint):
+            hint = {"extension": ".mp4"} if path.suffix.lower() == ".m4v" else {}
+            for rgb in iio.imiter(path, plugin="FFMPEG", **hint):
                 frames.append(_to_grey(rgb))
         except MemoryError:
             raise

@@ -25,7 +25,7 @@ import numpy as np
 
 from livetrack._errors import InputError
 from livetrack.pipeline import Tracker, TrackerStats, localizer_name
-from livetrack.record._writer import data_stem
+from livetrack.record import data_stem
 
 __all__ = [
     "ContinuousRun",

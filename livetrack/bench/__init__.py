@@ -1,6 +1,8 @@
 """Benchmarks of livetrack against simulated ground truth, the Cramér–Rao bound and real video."""
 
-from livetrack.bench._accuracy import AccuracyRow, run_accuracy
+from livetrack.bench._accuracy import AccuracyRow, run_accuracy, scene_crlb_px
+from livetrack.bench._live import live_markdown, run_live
+from livetrack.bench._localizers import available_localizers
 from livetrack.bench._real import (
     RealRow,
     RealScore,
@@ -30,7 +32,9 @@ __all__ = [
     "accuracy_frame",
     "accuracy_markdown",
     "accuracy_suite",
+    "available_localizers",
     "find_realdata",
+    "live_markdown",
     "lookalike_sources",
     "measure_speed",
     "plot_rmse_vs_snr",
@@ -39,7 +43,9 @@ __all__ = [
     "real_markdown",
     "real_sources",
     "run_accuracy",
+    "run_live",
     "run_real",
+    "scene_crlb_px",
     "score_real",
     "speed_markdown",
 ]

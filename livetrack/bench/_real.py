@@ -24,6 +24,7 @@ scored the same way against their ground truth, and with the Jaccard index and R
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -32,7 +33,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -340,10 +341,10 @@ def real_sources(
     folder = Path(folder)
     paths = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in _VIDEO_SUFFIXES}
     if videos:
-        missing = sorted(set(videos) - set(paths))
-        if missing:
+        unknown = sorted(set(videos) - set(paths))
+        if unknown:
             raise InputError(
-                f"no video named {', '.join(missing)} in {folder}; have {', '.join(paths)}"
+                f"no video named {', '.join(unknown)} in {folder}; have {', '.join(paths)}"
             )
         paths = {k: v for k, v in paths.items() if k in set(videos)}
     sources = []
@@ -428,7 +429,7 @@ def _classical(method: str) -> RealLocalizer:
             return None
         # The Gaussian fit starts from the PSF width; a user fitting large particles sets
         # it from the feature size (the default of 1 px suits diffraction-limited spots).
-        extra = {"sigma_px": p.diameter_px / 4.0} if method == "mle" else {}
+        extra: dict[str, Any] = {"sigma_px": p.diameter_px / 4.0} if method == "mle" else {}
         loc = make_localizer(
             method, diameter_px=p.diameter_px, minmass=p.minmass, polarity=p.polarity, **extra
         )
@@ -663,7 +664,10 @@ def real_markdown(rows: Sequence[RealRow], gate_px: float = DEFAULT_GATE_PX) -> 
         found_label = f"found / frame (reference {_fmt(ref_pf, 1)})" if has_ref else "found / frame"
         metrics += [
             (found_label, lambda r: _fmt(r.score.found_per_frame, 1)),
-            ("ms / frame (trackpy's ms / this)", lambda r, t=trackpy_ms: _ms_cell(r, t)),
+            (
+                "ms / frame (trackpy's ms / this)",
+                functools.partial(_ms_cell, trackpy_ms=trackpy_ms),
+            ),
         ]
         for i, (metric, cell) in enumerate(metrics):
             row = [label if i == 0 else "", metric]

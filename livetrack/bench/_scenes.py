@@ -89,7 +89,7 @@ def accuracy_suite(quick: bool = False) -> list[Scene]:
     field_shape = (256, 256) if quick else (512, 512)
     area_scale = (field_shape[0] * field_shape[1]) / (512 * 512)
     gauss1 = sim.GaussianPSF(sigma_px=1.0)
-    isolated = {
+    isolated: dict[str, Any] = {
         "shape": (128, 128) if quick else (256, 256),
         "n": 25 if quick else 100,
     }

@@ -52,14 +52,13 @@ def accuracy(
     the CRLB curve.
     """
     from livetrack import bench
-    from livetrack.bench._localizers import available_localizers
 
     scenes = bench.accuracy_suite(quick=quick)
     if not 0 <= skip_frames < min(s.n_frames for s in scenes):
         raise InputError(
             f"--skip-frames must be in 0..{min(s.n_frames for s in scenes) - 1}, got {skip_frames}"
         )
-    localizers = available_localizers(method)
+    localizers = bench.available_localizers(method)
 
     def progress(message: str) -> None:
         print(f"  … {message}", file=sys.stderr, flush=True)
@@ -169,7 +168,7 @@ def live(
     """
     import json
 
-    from livetrack.bench._live import live_markdown, run_live
+    from livetrack.bench import live_markdown, run_live
 
     try:
         rate_list = [float(r) for r in rates.split(",") if r.strip()]

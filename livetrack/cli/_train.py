@@ -68,7 +68,7 @@ def model_report_command(
     quick: Annotated[bool, typer.Option("--quick", help="Smaller benchmark scenes.")] = False,
 ) -> None:
     """Score a trained model on the benchmark scenes; write report.md/.png/.csv beside it."""
-    from livetrack.train._report import write_report
+    from livetrack.train import write_report
 
     typer.echo(f"wrote {write_report(model, quick=quick)}")
 

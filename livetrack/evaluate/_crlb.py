@@ -91,7 +91,7 @@ def _broadcast(
         for a in (photons, background_photons, sigma_px, read_noise_e, x0, y0)
     ]
     try:
-        arrays = np.broadcast_arrays(*arrays)
+        arrays = list(np.broadcast_arrays(*arrays))
     except ValueError as exc:
         raise InputError(f"CRLB inputs have incompatible shapes: {exc}") from None
     n, bg, sigma, read = arrays[:4]

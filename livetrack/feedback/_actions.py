@@ -306,7 +306,7 @@ class RegionTrigger:
         x = df["x"].to_numpy(dtype=float)
         y = df["y"].to_numpy(dtype=float)
         inside = np.asarray(self._inside(x, y), dtype=bool)
-        fired = []
+        fired: list[tuple[Literal["enter", "leave"], int, float, float]] = []
         for pid, xi, yi, now_in in zip(ids, x, y, inside, strict=True):
             pid = int(pid)
             if self.particles is not None and pid not in self.particles:

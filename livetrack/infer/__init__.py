@@ -14,6 +14,7 @@ from livetrack.infer._backends import (
 from livetrack.infer._doubles import NullBackend
 from livetrack.infer._localizer import CNNLocalizer, locate
 from livetrack.infer._normalize import InputNormalizer
+from livetrack.infer._rates import write_rates
 
 __all__ = [
     "AUTO_ORDER",
@@ -31,4 +32,5 @@ __all__ = [
     "locate",
     "make_backend",
     "register_backend",
+    "write_rates",
 ]

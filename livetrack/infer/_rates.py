@@ -49,8 +49,10 @@ _FORMAT = "livetrack-rates"
 # rates. A backend of other numerics (int8, TensorRT fp16) has its own or is measured.
 _SAME_RATES_AS = {"torch": "onnxruntime"}
 # What the measurements depend on in config.json (the threshold and the metadata do not).
-_MEASURED_CONFIG = ("net", "normalization", "mass_radius_px", "merge_neighbours")
-_MEASURED_CONFIG += ("refine", "corner_profile", "temporal")
+_MEASURED_CONFIG = (
+    *("net", "normalization", "mass_radius_px", "merge_neighbours"),
+    *("refine", "corner_profile", "temporal"),
+)
 # Stale rates files already reported.
 _WARNED: set[tuple[str, str]] = set()
 # Rates per (model folder, model name, backend), read or measured once per process.

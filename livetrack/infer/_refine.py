@@ -93,7 +93,8 @@ def _windows(
 
 def _initial(
     u: np.ndarray, valid: np.ndarray, dx: np.ndarray, dy: np.ndarray, k: float, sigma_px: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the starting parameters ``(n, 5)`` and the windows' pseudo-counts."""
     counts = u * k + k * k
     signal = np.clip((u * valid).sum(axis=1), 1.0, None) * k
     return np.column_stack(

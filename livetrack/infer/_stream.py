@@ -106,7 +106,7 @@ class FrameFusion:
                     np.array([raw[t][2] for t in targets]),
                     [first_frame + t for t in targets],
                     stack.shape[1:],
-                    (near < 0).any(axis=1),
+                    np.asarray((near < 0).any(axis=1)),
                 )
             )
             done = ready

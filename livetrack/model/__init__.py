@@ -74,6 +74,7 @@ __all__ = [
     "export_onnx",
     "find_models",
     "find_peaks",
+    "floor_log_sigma",
     "frame_statistics",
     "fuse_logits",
     "load_model",
@@ -99,7 +100,7 @@ def __getattr__(name: str) -> Any:
 
         return quantize_model
     # The network needs torch; keep `import livetrack.model` light for ONNX-only use.
-    if name in ("LocalizationNet", "TemporalFusion", "count_parameters"):
+    if name in ("LocalizationNet", "TemporalFusion", "count_parameters", "floor_log_sigma"):
         from livetrack.model import _net
 
         return getattr(_net, name)

@@ -12,6 +12,8 @@ Only Conv/ReLU/BatchNorm/ConvTranspose/Pad ops are used so the graph exports to 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional
@@ -74,11 +76,13 @@ class LocalizationNet(nn.Module):
             )
             self.fuse = _conv_bn(c2, c2)
         self.head = nn.Conv2d(c2, len(MAP_CHANNELS), 1)
+        bias = self.head.bias
+        assert bias is not None  # a Conv2d has a bias unless built with bias=False
         with torch.no_grad():
             # Start with a low detection probability: almost every cell is background.
-            self.head.bias.zero_()
-            self.head.bias[0] = -4.0
-            self.head.bias[3:] = -1.0
+            bias.zero_()
+            bias[0] = -4.0
+            bias[3:] = -1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(B, 1, H, W)`` to ``(B, 5, ceil(H / 2), ceil(W / 2))`` maps (any H, W)."""
@@ -215,27 +219,28 @@ def fold_batchnorm(net: LocalizationNet) -> LocalizationNet:
 
 
 def _fuse(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.Module:
+    mean, var = bn.running_mean, bn.running_var
+    assert mean is not None and var is not None  # BatchNorm2d tracks running statistics
     with torch.no_grad():
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        scale = bn.weight / torch.sqrt(var + bn.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
         fused = copy_conv_with_bias(conv)
         # Conv2d weights are (out, in, k, k); ConvTranspose2d weights are (in, out, k, k).
         shape = (-1, 1, 1, 1) if isinstance(conv, nn.Conv2d) else (1, -1, 1, 1)
         fused.weight.copy_(conv.weight * scale.reshape(shape))
-        fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+        assert fused.bias is not None  # built with bias=True
+        fused.bias.copy_((bias - mean) * scale + bn.bias)
     return fused
 
 
-def copy_conv_with_bias(conv: nn.Conv2d | nn.ConvTranspose2d) -> nn.Module:
+def copy_conv_with_bias(conv: nn.Conv2d | nn.ConvTranspose2d) -> nn.Conv2d | nn.ConvTranspose2d:
     """Return an untrained copy of ``conv``'s layout with a bias term."""
-    cls = type(conv)
-    return cls(
-        conv.in_channels,
-        conv.out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
-        groups=conv.groups,
-        bias=True,
-    )
+    # The layers store their sizes as tuples of any length; a 2-D layer's have two.
+    layout: dict[str, Any] = {
+        "kernel_size": conv.kernel_size,
+        "stride": conv.stride,
+        "padding": conv.padding,
+        "dilation": conv.dilation,
+        "groups": conv.groups,
+    }
+    return type(conv)(conv.in_channels, conv.out_channels, bias=True, **layout)

@@ -100,8 +100,9 @@ def frame_statistics(
         # Differences of disjoint horizontal pixel pairs: independent noise samples of
         # variance 2 sigma^2; subtracting their median removes a smooth gradient.
         half = w // 2
-        a = rows[:, 0 : 2 * half : 2].astype(work)
-        diff = (rows[:, 1 : 2 * half : 2].astype(work) - a).ravel()
+        a: np.ndarray = rows[:, 0 : 2 * half : 2].astype(work)
+        b: np.ndarray = rows[:, 1 : 2 * half : 2].astype(work)
+        diff = (b - a).ravel()
     else:
         diff = np.diff(frame[:, 0].astype(work))
     noise = 0.0

@@ -27,9 +27,10 @@ def calibration_batches(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> li
 
     Ring models get ring PSFs of both polarities, spot models Gaussian spots of sigma 1-2 px.
     """
-    from livetrack.simulate import Dynamics, GaussianPSF, RingPSF, simulate_movie
+    from livetrack.simulate import PSF, Dynamics, GaussianPSF, RingPSF, simulate_movie
 
     batches = []
+    psf: PSF
     for i, snr in enumerate(np.geomspace(2.0, 50.0, n_frames)):
         if spec.for_rings:
             psf = RingPSF(radius_px=4.0 + i % 3, contrast=-1.0 if i % 2 else 1.0)

@@ -39,8 +39,8 @@ def neighbour_indices(n_frames: int, frames: int, causal: bool = False) -> np.nd
     """
     t = np.arange(n_frames)[:, None]
     if causal:
-        d = np.arange(1, frames)[None, :]
-        return np.maximum(t - d, -1)
+        back = np.arange(1, frames)[None, :]
+        return np.maximum(t - back, -1)
     half = frames // 2
     if half and n_frames < 2:
         raise InputError(

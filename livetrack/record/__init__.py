@@ -7,13 +7,14 @@ the writer was killed mid-frame.
 
 from livetrack.record._doubles import MemoryRecorder
 from livetrack.record._reader import find_tracks, read_tracks
-from livetrack.record._writer import COLUMNS, TRACKS_FILENAME, TrackWriter, tracks_path
+from livetrack.record._writer import COLUMNS, TRACKS_FILENAME, TrackWriter, data_stem, tracks_path
 
 __all__ = [
     "COLUMNS",
     "TRACKS_FILENAME",
     "MemoryRecorder",
     "TrackWriter",
+    "data_stem",
     "find_tracks",
     "read_tracks",
     "tracks_path",

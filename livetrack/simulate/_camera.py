@@ -104,7 +104,8 @@ class Camera:
         if self.quantum_efficiency != 1.0:
             lam = lam * self.quantum_efficiency
         counts = poisson_image(lam, rng)
-        em = self.em_gain is not None and self.em_gain > 1.0
+        em_gain = self.em_gain if self.em_gain is not None and self.em_gain > 1.0 else None
+        em = em_gain is not None
         integer_path = self.gain_adu_per_e == 1.0 and float(self.offset_adu).is_integer()
         if integer_path and not em and self.read_noise_e == 0.0:
             # Integer counts need no rounding: skip the float round trip (real-time path).
@@ -112,9 +113,9 @@ class Camera:
             np.minimum(counts, self.max_adu, out=counts)
             return counts.astype(self.dtype)
         electrons = counts.astype(np.float64)
-        if em:
+        if em_gain is not None:
             # Gamma(n, g) is 0 for n = 0, so dark pixels stay dark as in a real EM register.
-            electrons = rng.gamma(electrons, self.em_gain)
+            electrons = rng.gamma(electrons, em_gain)
         if self.read_noise_e > 0.0:
             electrons += self.read_noise_e * rng.standard_normal(electrons.shape, dtype=np.float32)
         adu = electrons

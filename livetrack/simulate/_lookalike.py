@@ -133,7 +133,7 @@ def compressed_spheres(
     background = 400.0
     movie = simulate_movie(
         n_frames=n_frames,
-        shape=tuple(shape),
+        shape=(int(shape[0]), int(shape[1])),
         n_particles=n_particles,
         psf=psf,
         amplitude=(800.0, 900.0),  # cores 2.0-2.3x the background above it
@@ -187,7 +187,7 @@ def brightfield_rings(
     psf = RingPSF(radius_px=5.0, contrast=1.0, envelope_px=5.0)
     movie = simulate_movie(
         n_frames=n_frames,
-        shape=tuple(shape),
+        shape=(int(shape[0]), int(shape[1])),
         n_particles=n_particles,
         psf=psf,
         amplitude=(440.0, 520.0),  # centre 0.37-0.43 x the background
@@ -245,7 +245,7 @@ def dark_colloids(
     depth = np.array([0.25, 0.5]) * background / spot.peak_per_amplitude()
     movie = simulate_movie(
         n_frames=n_frames,
-        shape=tuple(shape),
+        shape=(int(shape[0]), int(shape[1])),
         n_particles=n_particles,
         psf=psf,
         amplitude=(float(depth[0]), float(depth[1])),

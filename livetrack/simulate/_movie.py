@@ -105,7 +105,7 @@ def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 
 def _local(image: np.ndarray | float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Values of a slowly varying image at the nearest pixel of each position."""
-    if np.ndim(image) == 0:
+    if not isinstance(image, np.ndarray) or image.ndim == 0:
         return np.full(x.shape, float(image))
     h, w = image.shape
     rows = np.clip(np.rint(y).astype(np.intp), 0, h - 1)
@@ -262,7 +262,7 @@ def _place_in_band(
     return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
 
 
-def _describe(obj: object | None) -> dict[str, Any] | None:
+def _describe(obj: Any) -> dict[str, Any] | None:
     if obj is None:
         return None
     return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
@@ -272,7 +272,7 @@ def _truth_frame(
     t: int,
     state: ParticleState,
     amplitude: np.ndarray,
-    snr: np.ndarray,
+    snr: np.ndarray | float,
     background: np.ndarray,
     shape: tuple[int, int],
 ) -> dict[str, np.ndarray]:
@@ -461,6 +461,8 @@ def simulate_movie(
     state = dynamics.start(x0, y0, draw(int(n_particles), rng), rng)
 
     frames: np.ndarray | None = None
+    mult: np.ndarray | float
+    background: np.ndarray | float
     rows = []
     for t in range(int(n_frames)):
         if t > 0:
@@ -501,4 +503,5 @@ def simulate_movie(
     }
     # Normalize through JSON so a movie read back from disk compares equal.
     metadata = json.loads(json.dumps(metadata, default=_json_default))
+    assert frames is not None  # n_frames >= 1 was checked
     return Movie(frames=frames, truth=truth, camera=camera, psf=psf, metadata=metadata)

@@ -258,11 +258,11 @@ class GaussianPSF:
         np.ndarray
             Float64 expected photons, shape ``shape``.
         """
-        x, y, amplitude = _particle_arrays(shape, x, y, amplitude)
-        col0, row0, keep = _window_origins(shape, x, y, self.half_width_px)
-        col0, row0, x, y, amplitude = col0[keep], row0[keep], x[keep], y[keep], amplitude[keep]
-        px = self.profiles(col0, x)
-        py = self.profiles(row0, y) * amplitude[:, None]
+        xs, ys, amp = _particle_arrays(shape, x, y, amplitude)
+        col0, row0, keep = _window_origins(shape, xs, ys, self.half_width_px)
+        col0, row0, xs, ys, amp = col0[keep], row0[keep], xs[keep], ys[keep], amp[keep]
+        px = self.profiles(col0, xs)
+        py = self.profiles(row0, ys) * amp[:, None]
         return _accumulate(shape, col0, row0, py[:, :, None] * px[:, None, :])
 
     def peak_per_amplitude(self) -> float:
@@ -316,12 +316,12 @@ class AiryPSF:
         self, shape: tuple[int, int], x: ArrayLike, y: ArrayLike, amplitude: ArrayLike
     ) -> np.ndarray:
         """Render pixel-integrated Airy spots; see :meth:`GaussianPSF.render`."""
-        x, y, amplitude = _particle_arrays(shape, x, y, amplitude)
+        xs, ys, amp = _particle_arrays(shape, x, y, amplitude)
         hw = self.half_width_px
-        col0, row0, keep = _window_origins(shape, x, y, hw)
-        col0, row0, x, y, amplitude = col0[keep], row0[keep], x[keep], y[keep], amplitude[keep]
-        windows = _supersampled_windows(col0, row0, x, y, hw, self.supersample, _table(self))
-        windows *= (amplitude / windows.sum(axis=(1, 2)))[:, None, None]
+        col0, row0, keep = _window_origins(shape, xs, ys, hw)
+        col0, row0, xs, ys, amp = col0[keep], row0[keep], xs[keep], ys[keep], amp[keep]
+        windows = _supersampled_windows(col0, row0, xs, ys, hw, self.supersample, _table(self))
+        windows *= (amp / windows.sum(axis=(1, 2)))[:, None, None]
         return _accumulate(shape, col0, row0, windows)
 
     def peak_per_amplitude(self) -> float:
@@ -391,12 +391,12 @@ class RingPSF:
         self, shape: tuple[int, int], x: ArrayLike, y: ArrayLike, amplitude: ArrayLike
     ) -> np.ndarray:
         """Render signed ring modulations; see :meth:`GaussianPSF.render`."""
-        x, y, amplitude = _particle_arrays(shape, x, y, amplitude)
+        xs, ys, amp = _particle_arrays(shape, x, y, amplitude)
         hw = self.half_width_px
-        col0, row0, keep = _window_origins(shape, x, y, hw)
-        col0, row0, x, y, amplitude = col0[keep], row0[keep], x[keep], y[keep], amplitude[keep]
-        windows = _supersampled_windows(col0, row0, x, y, hw, self.supersample, _table(self))
-        windows *= amplitude[:, None, None]
+        col0, row0, keep = _window_origins(shape, xs, ys, hw)
+        col0, row0, xs, ys, amp = col0[keep], row0[keep], xs[keep], ys[keep], amp[keep]
+        windows = _supersampled_windows(col0, row0, xs, ys, hw, self.supersample, _table(self))
+        windows *= amp[:, None, None]
         return _accumulate(shape, col0, row0, windows)
 
     def peak_per_amplitude(self) -> float:

@@ -23,6 +23,7 @@ __all__ = [
     "make_batch",
     "train",
     "write_rates",
+    "write_report",
 ]
 
 
@@ -34,9 +35,13 @@ def __getattr__(name: str) -> Any:
         return getattr(_loop, name)
     if name == "write_rates":
         # The measurement runs the localizer, so it lives beside it in livetrack.infer.
-        from livetrack.infer._rates import write_rates
+        from livetrack.infer import write_rates
 
         return write_rates
+    if name == "write_report":
+        from livetrack.train._report import write_report
+
+        return write_report
     if name == "make_batch":
         from livetrack.train._data import make_batch
 

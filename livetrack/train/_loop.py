@@ -15,7 +15,7 @@ import numpy as np
 
 from livetrack._errors import InputError
 from livetrack._extras import require
-from livetrack.infer._rates import write_rates
+from livetrack.infer import write_rates
 from livetrack.model import ModelSpec, save_model, soft_clip
 from livetrack.train._config import TrainConfig
 from livetrack.train._data import make_batch

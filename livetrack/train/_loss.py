@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
-from livetrack.model._net import floor_log_sigma
+from livetrack.model import floor_log_sigma
 
 
 def localization_loss(

@@ -66,8 +66,7 @@ def evaluate_model(
     pandas.DataFrame
         One row per (scene, localizer): jaccard, rmse_px, crlb_px, rmse_over_crlb, z_std.
     """
-    from livetrack.bench._accuracy import scene_crlb_px
-    from livetrack.bench._scenes import accuracy_suite
+    from livetrack.bench import accuracy_suite, scene_crlb_px
     from livetrack.evaluate import score
     from livetrack.infer import CNNLocalizer
 

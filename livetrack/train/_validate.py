@@ -31,7 +31,9 @@ def validation_scenes(config: TrainConfig) -> list[Scene]:
     neighbouring frames on a movie of Brownian particles (1 px^2 per frame, as the
     benchmark's ISBI-like fields) per scene.
     """
-    from livetrack.simulate import Dynamics, GaussianPSF, RingPSF, simulate_movie
+    from livetrack.simulate import PSF, Dynamics, GaussianPSF, RingPSF, simulate_movie
+
+    psfs: list[tuple[str, PSF]]
 
     v = config.validation
     rng = np.random.default_rng(config.seed + 1)
@@ -168,7 +170,7 @@ def calibrate_threshold(
     results : dict
         Per-scene metrics at that threshold.
     """
-    best = (-1.0, 0.5, {})
+    best: tuple[float, float, dict[str, dict[str, float]]] = (-1.0, 0.5, {})
     for t in THRESHOLD_GRID:
         res = score_scenes(scenes, outputs, float(t), stride, gate_px, corner_profile)
         mean_j = float(np.mean([r["jaccard"] for r in res.values()]))
@@ -192,7 +194,7 @@ def corner_profile(localizer, config: TrainConfig, n_frames: int = 30) -> tuple[
     :data:`livetrack.model.CORNER_BINS` (1.0 where a bin is empty).
     """
     from livetrack.evaluate import match
-    from livetrack.model._decode import CORNER_BINS, corner_distance
+    from livetrack.model import CORNER_BINS, corner_distance
     from livetrack.simulate import Camera, GaussianPSF, photons_for_snr, render_frame
 
     rng = np.random.default_rng(config.seed + 2)
