@@ -99,7 +99,8 @@ class SimulatedCamera(SimpleCameraDevice):
 
     def sensor_shape(self) -> tuple[int, int]:
         """Return the full sensor shape (rows, columns)."""
-        return tuple(self.sample.options.shape)  # type: ignore[return-value]
+        rows, cols = self.sample.options.shape
+        return (int(rows), int(cols))
 
     def dtype(self) -> np.dtype:
         """Return the pixel dtype."""

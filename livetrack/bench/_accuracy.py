@@ -11,7 +11,7 @@ import pandas as pd
 
 from livetrack import evaluate
 from livetrack.bench._scenes import Scene
-from livetrack.simulate import GaussianPSF, RingPSF
+from livetrack.simulate import GaussianPSF, Movie, RingPSF
 
 __all__ = ["AccuracyRow", "run_accuracy"]
 
@@ -77,15 +77,17 @@ def scene_crlb_px(scene: Scene, truth: pd.DataFrame, camera: object) -> float:
     return float(np.sqrt(np.mean(np.asarray(std["x"]) ** 2 + np.asarray(std["y"]) ** 2)))
 
 
-def _oracle_jaccard(scene: Scene, movie: object, gate_px: float) -> float:
+def _oracle_jaccard(scene: Scene, movie: Movie, gate_px: float) -> float:
     """Jaccard of the known-PSF likelihood-ratio detector (see ``evaluate.oracle_jaccard``).
 
     Defined where the CRLB is: Gaussian spots on a flat background, one photon count.
     """
-    truth = movie.truth  # type: ignore[attr-defined]
+    truth = movie.truth
     if not isinstance(scene.psf, GaussianPSF) or "illumination" in scene.kwargs:
         return float("nan")
-    photons = np.stack([movie.camera.to_photons(f) for f in movie.frames])  # type: ignore[attr-defined]
+    camera = movie.camera
+    assert camera is not None  # every scene of the suite is imaged through its camera
+    photons = np.stack([camera.to_photons(f) for f in movie.frames])
     visible = truth[truth["visible"]] if "visible" in truth else truth
     if visible.empty:
         return float("nan")

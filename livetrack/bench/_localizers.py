@@ -62,15 +62,16 @@ def _whole_movie(name: LocalizerName) -> Callable[[Scene, object], Locate]:
 class _WindowedLocate:
     """A CNN that uses neighbouring frames: the benchmark hands it the whole stack."""
 
-    def __init__(self, loc: object, window: int) -> None:
+    def __init__(self, loc: Any, window: int) -> None:
+        # Any localizer with the optional ``locate_stack`` hook of the Localizer protocol.
         self.loc, self.window = loc, window
 
     def __call__(self, frame: np.ndarray, index: int) -> pd.DataFrame:
-        return self.loc.locate_stack(frame[None], first_frame=index)  # type: ignore[attr-defined]
+        return self.loc.locate_stack(frame[None], first_frame=index)
 
     def stack(self, frames: np.ndarray) -> pd.DataFrame:
         """Locate every frame of ``frames`` (``window``-frame averages or the model's fusion)."""
-        return self.loc.locate_stack(frames, temporal_window=self.window)  # type: ignore[attr-defined]
+        return self.loc.locate_stack(frames, temporal_window=self.window)
 
 
 def _shipped_models() -> list[str]:

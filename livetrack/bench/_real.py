@@ -392,7 +392,8 @@ RealLocalizer = Callable[[Source], StackLocate | None]
 
 def _defaults(source: Source) -> StackLocate:
     # Exactly what `livetrack locate VIDEO` does: no option at all.
-    return make_localizer("defaults").locate_stack  # type: ignore[attr-defined]
+    defaults: Any = make_localizer("defaults")  # it has the optional locate_stack hook
+    return defaults.locate_stack
 
 
 def _per_frame(locate_one: Callable[[np.ndarray], pd.DataFrame]) -> StackLocate:

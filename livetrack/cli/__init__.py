@@ -52,16 +52,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
+class _CliHandler(logging.StreamHandler):
+    """The command line's handler: its type marks it, so ``main`` adds one only once."""
+
+
 def _log_to_stderr() -> None:
     """Show livetrack's own log lines (what ``--model auto`` chose, lost frames) on stderr.
 
     Configured here, at the edge, never at import: a library user's logging stays theirs.
     """
     logger = logging.getLogger("livetrack")
-    if not any(getattr(h, "_livetrack_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _CliHandler) for h in logger.handlers):
+        handler = _CliHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("livetrack: %(message)s"))
-        handler._livetrack_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)

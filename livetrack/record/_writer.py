@@ -284,7 +284,8 @@ class TrackWriter:
             if name in df.columns:
                 values = _numbers(df[name], name)
             elif name == "frame":
-                values = np.full(n, int(frame), np.int64)  # type: ignore[arg-type]
+                assert frame is not None  # checked above: no 'frame' column needs frame=
+                values = np.full(n, int(frame), np.int64)
             elif name == "t" and t is not None:
                 values = np.full(n, float(t))
             elif name in ("x_um", "y_um") and self._pixel_size_um is not None:
