@@ -61,3 +61,40 @@ def test_track_with_a_classical_method(movie):
 def test_locate_rejects_unknown_method(movie):
     with pytest.raises(livetrack.InputError, match="unknown method 'x'"):
         livetrack.locate(movie.frames, method="x")
+
+
+def test_protocol_and_registry_names_are_pinned():
+    from livetrack import protocols, registry
+
+    assert protocols.__all__ == [
+        "FrameSource",
+        "InferenceBackend",
+        "Linker",
+        "Localizer",
+        "Recorder",
+    ]
+    assert registry.__all__ == [
+        "AUTO_ORDER",
+        "CLASSICAL",
+        "BackendEntry",
+        "LocalizerKind",
+        "LocalizerName",
+        "backend_names",
+        "localizer_kinds",
+        "localizer_syntax",
+        "make_backend",
+        "make_localizer",
+        "parse_localizer",
+        "register_backend",
+        "register_localizer",
+    ]
+    for module in (protocols, registry):
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+
+
+def test_the_command_line_stays_light():
+    # Its help texts list the registry's names: the registry must not pull in the rest.
+    code = "import sys, livetrack.cli; print(any(m in sys.modules for m in ('numpy', 'pandas')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
