@@ -207,12 +207,17 @@ def choose_auto(
     measured: FeatureScale | None = None
     if diameter_px is None or invert is None:
         measured = measure_feature_scale(stack)
-    sigma = diameter_px / 4.0 if diameter_px is not None else measured.sigma_px  # type: ignore[union-attr]
-    polarity: Literal["bright", "dark"] = (
-        measured.polarity  # type: ignore[union-attr]
-        if invert is None
-        else ("dark" if invert else "bright")
-    )
+    if diameter_px is not None:
+        sigma = diameter_px / 4.0
+    else:
+        assert measured is not None  # measured whenever a hint is missing
+        sigma = measured.sigma_px
+    polarity: Literal["bright", "dark"]
+    if invert is not None:
+        polarity = "dark" if invert else "bright"
+    else:
+        assert measured is not None  # measured whenever a hint is missing
+        polarity = measured.polarity
     factor = 1 if sigma <= _LARGEST_SIGMA else max(1, round(sigma / _TARGET_SIGMA))
     sample = _network_input(stack[:: max(1, len(stack) // 3)][:3], factor, polarity)
     net_sigma = sigma / factor
