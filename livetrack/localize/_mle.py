@@ -268,19 +268,13 @@ def fisher_scoring(
     active = np.arange(n)
     it = 0
     for it in range(1, iterations + 1):  # noqa: B007 -- the count is reported
+        if tolerance_px is None:  # every window, every time: no copies of the active ones
+            theta = _clipped_step(theta, counts, valid, offs, fit_sigma, npar, limits)
+            continue
         # Only unconverged windows are iterated further.
         th = theta[active]
-        new = th.copy()
-        new[:, :npar] += _scoring_step(th, counts[active], valid[active], offs, fit_sigma, limits)
-        new[:, 2] = np.maximum(new[:, 2], 0.5 * th[:, 2])
-        new[:, 3] = np.maximum(new[:, 3], 0.5 * th[:, 3])
-        if fit_sigma:
-            f = limits.sigma_factor
-            new[:, 4] = np.clip(new[:, 4], th[:, 4] / f, th[:, 4] * f)
-            new[:, 4] = np.clip(new[:, 4], *limits.sigma_range_px)
+        new = _clipped_step(th, counts[active], valid[active], offs, fit_sigma, npar, limits)
         theta[active] = new
-        if tolerance_px is None:
-            continue
         moved = np.abs(new[:, :2] - th[:, :2]).max(axis=1)
         rel = np.abs(new[:, 2:] / th[:, 2:] - 1.0).max(axis=1)
         done = (moved < tolerance_px) & (rel < 1e-4)
@@ -289,6 +283,27 @@ def fisher_scoring(
         if active.size == 0:
             break
     return theta, converged, it
+
+
+def _clipped_step(
+    theta: np.ndarray,
+    counts: np.ndarray,
+    valid: np.ndarray,
+    offs: np.ndarray,
+    fit_sigma: bool,
+    npar: int,
+    limits: StepLimits,
+) -> np.ndarray:
+    """Return ``theta`` after one scoring step, each parameter's change clipped."""
+    new = theta.copy()
+    new[:, :npar] += _scoring_step(theta, counts, valid, offs, fit_sigma, limits)
+    new[:, 2] = np.maximum(new[:, 2], 0.5 * theta[:, 2])
+    new[:, 3] = np.maximum(new[:, 3], 0.5 * theta[:, 3])
+    if fit_sigma:
+        f = limits.sigma_factor
+        new[:, 4] = np.clip(new[:, 4], theta[:, 4] / f, theta[:, 4] * f)
+        new[:, 4] = np.clip(new[:, 4], *limits.sigma_range_px)
+    return new
 
 
 def _scoring_step(
@@ -339,8 +354,11 @@ def _crlb_xy(fisher: np.ndarray) -> np.ndarray:
         return out
     ok = np.isfinite(fisher).all(axis=(1, 2))
     if ok.any():
-        # pinv rather than inv: a singular matrix (no signal) must give a huge bound, not fail.
-        inv = np.linalg.pinv(fisher[ok])
+        try:
+            inv = np.linalg.inv(fisher[ok])
+        except np.linalg.LinAlgError:
+            # A singular matrix (no signal) must give a huge bound, not fail.
+            inv = np.linalg.pinv(fisher[ok])
         diag = np.diagonal(inv, axis1=1, axis2=2)[:, :2]
         out[ok] = np.sqrt(np.clip(diag, 0.0, None))
     return out
