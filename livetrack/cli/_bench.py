@@ -159,12 +159,22 @@ def live(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write every trial's raw numbers here.")
     ] = None,
+    viewer: Annotated[
+        bool,
+        typer.Option(
+            "--viewer/--no-viewer",
+            help="Also measure the live viewer (offscreen Qt): its cost to the first "
+            "localizer and its display rate with 1,000 tracks.",
+        ),
+    ] = True,
 ) -> None:
     """Live pipeline on the simulated Micro-Manager camera: fps, dropped frames, latency.
 
     For each localizer: the throughput with the camera free-running, the highest camera
     rate sustained with zero dropped frames and a flat backlog with its latency median and
-    p99, and with --soak a long run's memory growth and latency drift.
+    p99, and with --soak a long run's memory growth and latency drift. Then the live
+    viewer: the first localizer's throughput and sustained rate with and without it, and
+    its display rate with 1,000 tracks and 100-frame tails on a 512x512 stream.
     """
     import json
 
@@ -188,6 +198,7 @@ def live(
         soak_frames=soak,
         soak_rate=soak_rate,
         progress=progress,
+        viewer=viewer,
     )
     print(live_markdown(report))
     if json_out is not None:

@@ -51,6 +51,13 @@ class ViewerOptions:
         The display redraws at most this often; the frames in between are skipped
         (their positions still go into the tails). Drawing faster than the eye needs
         would only take CPU from tracking.
+    min_display_fps
+        The display rate while the tracker falls behind the camera: when the newest
+        frame waited longer than ``behind_ms`` in the tracker's queue, the viewer draws
+        only this often, so that it does not take the CPU tracking needs to catch up.
+    behind_ms
+        Queueing delay of a frame (its latency less its compute time) above which the
+        tracker counts as behind the camera.
     ellipse_sigmas
         Uncertainty ellipses of this many predicted sigmas (``sigma_x``, ``sigma_y``
         columns of the CNN); drawn at true scale, so at high SNR they are small.
@@ -69,6 +76,8 @@ class ViewerOptions:
 
     tail_frames: int = 30
     max_display_fps: float = 30.0
+    min_display_fps: float = 4.0
+    behind_ms: float = 40.0
     ellipse_sigmas: float = 3.0
     show_ellipses: bool = False
     auto_levels: bool = True
@@ -81,6 +90,10 @@ class ViewerOptions:
             raise InputError(f"tail_frames must be >= 1, got {self.tail_frames}")
         if not self.max_display_fps > 0:
             raise InputError(f"max_display_fps must be > 0, got {self.max_display_fps}")
+        if not 0 < self.min_display_fps <= self.max_display_fps:
+            raise InputError(
+                f"min_display_fps must be in (0, max_display_fps], got {self.min_display_fps}"
+            )
         if not self.ellipse_sigmas > 0:
             raise InputError(f"ellipse_sigmas must be > 0, got {self.ellipse_sigmas}")
 
@@ -124,8 +137,9 @@ class LiveViewer(QWidget):
     An ordinary ``QWidget``: show it as a window or dock it in your own Qt application
     (pymmcore-widgets, napari-micromanager). The tracker's worker only calls the
     viewer's :class:`ResultRelay`, which keeps references and raises a Qt signal; all
-    drawing happens on the GUI thread, at most ``max_display_fps`` times a second, so a
-    slow display skips frames and never holds tracking back.
+    drawing happens on the GUI thread, at most ``max_display_fps`` times a second (and
+    ``min_display_fps`` while frames queue up in the tracker), so a slow display skips
+    frames and does not hold tracking back.
 
     Parameters
     ----------
@@ -199,6 +213,8 @@ class LiveViewer(QWidget):
         self._fired_until = 0.0
         #: Frames drawn since the start (each a new frame's image and overlays).
         self.displayed_frames = 0
+        #: Display decisions taken at ``min_display_fps`` because the tracker was behind.
+        self.backed_off = 0
         self._build()
         self.relay.updated.connect(self._on_updated)
         self._timer = QTimer(self)
@@ -360,11 +376,26 @@ class LiveViewer(QWidget):
         if self.paused:
             self._drain()
             return
-        wait_s = self._last_render + 1.0 / self.options.max_display_fps - time.perf_counter()
+        wait_s = self._last_render + 1.0 / self._display_fps_now() - time.perf_counter()
         if wait_s <= 0:
             self.refresh()
         elif not self._timer.isActive():
             self._timer.start(max(1, int(wait_s * 1000)))
+
+    def _tracker_behind(self) -> bool:
+        """Whether the newest frame waited in the tracker's queue (the camera is ahead)."""
+        latest = self.relay.peek()
+        return (
+            latest is not None
+            and latest.latency_s - latest.compute_s > self.options.behind_ms / 1e3
+        )
+
+    def _display_fps_now(self) -> float:
+        """Draw at full rate, or slowly while the tracker is behind the camera."""
+        if self._tracker_behind():
+            self.backed_off += 1
+            return self.options.min_display_fps
+        return self.options.max_display_fps
 
     def _drain(self) -> FrameResult | None:
         latest, frames = self.relay.take()
@@ -487,7 +518,14 @@ class LiveViewer(QWidget):
                 f"dropped {s.dropped}",
                 f"latency {s.latency_median_ms:.1f} ms (p99 {s.latency_p99_ms:.1f})",
             ]
-        parts.append(f"display {self.display_fps:4.1f} fps" + (" (paused)" if self.paused else ""))
+        note = (
+            " (paused)"
+            if self.paused
+            else " (slowed: tracking behind)"
+            if self._tracker_behind()
+            else ""
+        )
+        parts.append(f"display {self.display_fps:4.1f} fps{note}")
         parts.append(f"{n} particles")
         if self._current_frame is not None:
             parts.append(f"frame {self._current_frame}")

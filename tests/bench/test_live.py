@@ -17,7 +17,7 @@ from livetrack.cli import app
 def test_bench_live_reports_throughput_latency_and_soak(tmp_path):
     out = tmp_path / "live.json"
     args = ["bench", "live", "-l", "centroid", "--size", "96", "--rates", "20", "--seconds", "1"]
-    soak = ["--soak", "1000", "--soak-rate", "1000"]
+    soak = ["--soak", "1000", "--soak-rate", "1000", "--no-viewer"]  # tests/viewer: the viewer
     result = CliRunner().invoke(app, [*args, *soak, "--json", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
