@@ -297,3 +297,31 @@ def test_clicking_a_particle_makes_it_the_recenter_target(qtbot, keep_widget, gr
     cx, cy = _screen(viewer, tx, ty)
     arm = pixels[cy - 3 : cy + 4, cx + 5 : cx + 8]  # the cross's right arm (an outline)
     assert near_colour(arm, TARGET_RGB, 60).any()
+
+
+def test_the_display_slows_down_while_the_tracker_is_behind(qtbot, keep_widget):
+    import threading
+    import time
+
+    options = ViewerOptions(max_display_fps=30, min_display_fps=4, behind_ms=40)
+    viewer = _viewer(qtbot, keep_widget, options=options)
+    image = np.zeros((64, 64), np.uint16)
+    df = pd.DataFrame({"frame": 0, "x": [10.0], "y": [10.0], "particle": [0]})
+
+    def feed(queued_s: float, n: int) -> None:
+        for frame in range(n):  # as the worker would, 50 frames a second
+            viewer.relay(FrameResult(frame, 0.0, df, queued_s + 0.01, 0.01, image=image))
+            time.sleep(0.02)
+
+    def displayed_while(queued_s: float) -> int:
+        start = viewer.displayed_frames
+        worker = threading.Thread(target=feed, args=(queued_s, 50))
+        worker.start()
+        qtbot.waitUntil(lambda: not worker.is_alive(), timeout=10_000)
+        worker.join()
+        return viewer.displayed_frames - start
+
+    behind = displayed_while(0.5)  # each frame waited 500 ms in the queue
+    keeping_up = displayed_while(0.0)
+    assert behind <= 8 < 15 <= keeping_up, (behind, keeping_up)
+    assert viewer.backed_off > 0
