@@ -26,8 +26,10 @@ _RELEVANT = 0.1
 _SIGNIFICANT = 4.0
 # ... and the stripes of the two halves of the frame correlate at least this well.
 _AGREEMENT = 0.7
-# Frames the profiles are measured on, spread over the movie.
+# Frames the profiles are measured on, spread over the movie: at most this many, and no
+# more than hold this many pixels (but at least two).
 _SAMPLE_FRAMES = 8
+_SAMPLE_PIXELS = 1_000_000
 
 
 def _pixel_noise(sample: np.ndarray, axis: int) -> float:
@@ -58,7 +60,9 @@ def stripe_profiles(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stack = np.asarray(frames, dtype=np.float32)
     if stack.ndim == 2:
         stack = stack[np.newaxis]
-    index = np.unique(np.linspace(0, len(stack) - 1, min(_SAMPLE_FRAMES, len(stack))).astype(int))
+    # Large frames hold enough rows for a precise median in fewer of them.
+    n = max(2, min(_SAMPLE_FRAMES, _SAMPLE_PIXELS // (stack.shape[1] * stack.shape[2])))
+    index = np.unique(np.linspace(0, len(stack) - 1, min(n, len(stack))).astype(int))
     sample = stack[index]
     centred = sample - np.median(sample, axis=(1, 2), keepdims=True)
     # Pixels of one column share its offset: vertical differences cancel column stripes.

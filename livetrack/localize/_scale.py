@@ -37,6 +37,8 @@ _CANDIDATES = 200
 # SNR 2 and down to -0.12 at SNR 2 (noise), rings -0.31 to -0.43 (livetrack's bench and
 # look-alike scenes), microspheres in halos -0.19 to -0.30 (the DeepTrack videos).
 _RING_CONTRAST = -0.2
+# Frames are analysed until this many features have voted (or n_frames are done).
+_ENOUGH_FEATURES = 100
 # Particles whose radial profiles are measured for the ring contrast.
 _PROFILED = 20
 
@@ -182,7 +184,8 @@ def measure_feature_scale(frames: np.ndarray, n_frames: int = 3) -> FeatureScale
     frames : numpy.ndarray
         ``(T, H, W)`` stack or one ``(H, W)`` frame, any real dtype.
     n_frames : int
-        How many frames, evenly spread over the movie, are analysed.
+        How many frames, evenly spread over the movie, are analysed at most; the analysis
+        stops early once ``_ENOUGH_FEATURES`` extrema have voted.
 
     Returns
     -------
@@ -208,6 +211,8 @@ def measure_feature_scale(frames: np.ndarray, n_frames: int = 3) -> FeatureScale
         if len(extrema):
             per_frame.append(_suppress_overlaps(extrema))
             firsts.append(i)
+        if sum(len(f) for f in per_frame) >= _ENOUGH_FEATURES:
+            break  # a crowded frame votes clearly on its own; the others would cost time
     if not per_frame:
         return FeatureScale("bright", 1.0, 0)
     feats = np.concatenate(per_frame)
