@@ -72,13 +72,15 @@ def _min_mass(loc: Any, sample: Any, exposure_ms: float) -> float | None:
     return _MASS_FRACTION * float(np.median(found["mass"].to_numpy()[near]))
 
 
-def _status(tracker, total: int, done: threading.Event, period_s: float = 0.5) -> None:
+def _status(
+    tracker, total: int, done: threading.Event, note: str = "", period_s: float = 0.5
+) -> None:
     while not done.wait(period_s):
         s = tracker.stats()
         sys.stdout.write(
             f"\r  frame {s.processed:6d}/{total}  {s.fps:6.1f} fps  backlog {s.backlog:4d}  "
             f"dropped {s.dropped}  latency {s.latency_median_ms:6.1f} ms "
-            f"(p99 {s.latency_p99_ms:6.1f})"
+            f"(p99 {s.latency_p99_ms:6.1f})  {note}"
         )
         sys.stdout.flush()
 
@@ -132,6 +134,15 @@ def demo(
             help="Save the viewer window as PNG at the end (rendered offscreen without a display).",
         ),
     ] = None,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt/--no-adapt",
+            help="Time the inference paths before the camera starts and run the most "
+            "accurate that keeps up with it, or lower the camera rate where none does; "
+            "--no-adapt runs the rate and localizer as given.",
+        ),
+    ] = True,
 ) -> None:
     """Start the simulated microscope, track FRAMES frames live and record them to OUT."""
     if frames < 1:
@@ -144,6 +155,7 @@ def demo(
     import numpy as np
 
     from livetrack.acquire import run_continuous, simulated_core
+    from livetrack.cli._demo_adapt import format_rate
     from livetrack.link import Linker
     from livetrack.pipeline import Tracker, TrackerOptions, localizer_name
     from livetrack.record import TrackWriter
@@ -152,7 +164,11 @@ def demo(
         shape=(size, size), exposure_ms=exposure_ms, n_particles=particles, seed=seed
     )
     pixel_size = core.getPixelSizeUm()
-    loc = _localizer(localizer, model)
+    requested_exposure_ms = exposure_ms
+    if adapt:
+        loc, exposure_ms, path_note = _adapt(core, localizer, model, exposure_ms, window)
+    else:
+        loc, path_note = _localizer(localizer, model), "as given (--no-adapt)"
     search_range = _search_range_px(core.microscope.diffusion_um2_per_frame, pixel_size)
     linker = Linker(search_range_px=search_range, memory=_MEMORY)
     min_mass = _min_mass(loc, core.sample, exposure_ms)
@@ -163,6 +179,8 @@ def demo(
         "settings": {
             "size": size,
             "exposure_ms": exposure_ms,
+            "requested_exposure_ms": requested_exposure_ms,
+            "path": path_note,
             "particles": particles,
             "seed": seed,
             "search_range_px": search_range,
@@ -181,11 +199,11 @@ def demo(
     options = TrackerOptions(pixel_size_um=pixel_size, min_mass=min_mass)
     tracker = Tracker(loc, linker, writer, callbacks=callbacks, options=options)
     typer.echo(
-        f"livetrack demo: {size}x{size} simulated camera at {1000 / exposure_ms:.0f} fps, "
-        f"{localizer_name(loc)}, recording to {writer.path}"
+        f"livetrack demo: {size}x{size} simulated camera at {format_rate(1000 / exposure_ms)} "
+        f"fps, {localizer_name(loc)}, recording to {writer.path}"
     )
     done = threading.Event()
-    status = threading.Thread(target=_status, args=(tracker, frames, done), daemon=True)
+    status = threading.Thread(target=_status, args=(tracker, frames, done, path_note), daemon=True)
     status.start()
     stop = threading.Event()
     t0 = time.perf_counter()
@@ -201,6 +219,7 @@ def demo(
                 recenter=recenter,
                 screenshot=screenshot,
                 title=f"livetrack demo: {size}x{size} simulated camera, {localizer_name(loc)}",
+                status_note=path_note,
             )
             if interrupted:
                 typer.echo("\ninterrupted")
@@ -243,6 +262,35 @@ def demo(
     typer.echo(f"tracks written to {writer.path}  (livetrack.read_tracks({str(out)!r}))")
     if screenshot is not None:
         typer.echo(f"screenshot saved to {screenshot}")
+
+
+def _adapt(
+    core: Any, localizer: str, model: str, exposure_ms: float, window: bool
+) -> tuple[Any, float, str]:
+    """Time the inference paths, print what was measured and chosen, set the camera's rate.
+
+    Returns the localizer to run (a fresh one: the timed ones were configured on frames
+    at the requested exposure), the exposure and the note for the status line.
+    """
+    import logging
+
+    from livetrack.cli._demo_adapt import path_options, plan_demo
+
+    options = path_options(localizer, model)
+    infer_log = logging.getLogger("livetrack.infer")
+    level = infer_log.level
+    # Each timed AutoLocalizer logs its choice; the one that runs logs it again below.
+    infer_log.setLevel(max(logging.WARNING, level))
+    try:
+        x, y = core.getXYPosition()
+        plan = plan_demo(options, core.sample, exposure_ms, stage_um=(x, y), window=window)
+    finally:
+        infer_log.setLevel(level)
+    typer.echo(plan.line())
+    if plan.rate_lowered:
+        exposure_ms = plan.exposure_ms
+        core.setExposure(exposure_ms)
+    return options[plan.chosen].build(), exposure_ms, plan.status()
 
 
 def _use_window(headless: bool, screenshot: Path | None) -> bool:

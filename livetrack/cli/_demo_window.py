@@ -27,6 +27,7 @@ def run_with_window(
     recenter: Any = None,
     screenshot: Path | None = None,
     title: str = "livetrack",
+    status_note: str | None = None,
 ) -> tuple[Any, bool]:
     """Acquire ``n_frames`` into ``tracker`` while a :class:`~livetrack.viewer.LiveViewer` shows it.
 
@@ -44,6 +45,8 @@ def run_with_window(
         Save the window here as PNG when the acquisition ends.
     title
         Window title.
+    status_note
+        Shown at the end of the viewer's status bar (the demo: the inference path chosen).
 
     Returns
     -------
@@ -60,7 +63,9 @@ def run_with_window(
     app = ensure_app()
     offscreen = app.platformName() == "offscreen"
     interval_s = float(core.getExposure()) / 1e3
-    viewer = LiveViewer(tracker, recenter=recenter, frame_interval_s=interval_s)
+    viewer = LiveViewer(
+        tracker, recenter=recenter, frame_interval_s=interval_s, status_note=status_note
+    )
     viewer.setWindowTitle(title)
     viewer.resize(1400, 820)
     viewer.show()

@@ -157,6 +157,9 @@ class LiveViewer(QWidget):
         interval measured from the frames' timestamps.
     options : ViewerOptions, optional
         Drawing options.
+    status_note : str, optional
+        Shown at the right of the status bar, in :attr:`note_label` (``livetrack demo``:
+        the inference path it chose); :attr:`status_note` may be changed later.
     parent : QWidget, optional
         Qt parent.
 
@@ -183,10 +186,12 @@ class LiveViewer(QWidget):
         pixel_size_um: float | None = None,
         frame_interval_s: float | None = None,
         options: ViewerOptions | None = None,
+        status_note: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.options = options or ViewerOptions()
+        self.status_note = status_note
         self.tracker: Any = None
         self.recenter = recenter
         self.region_action = region_action
@@ -263,7 +268,13 @@ class LiveViewer(QWidget):
         self.status_bar = QStatusBar()
         self.status_bar.setSizeGripEnabled(False)
         self.status_label = QLabel("waiting for frames")
+        # A long status wraps onto a second line rather than widening the window beyond
+        # the size its host gave it; the note (status_note) stays whole on the right.
+        self.status_label.setWordWrap(True)
+        self.note_label = QLabel("")
+        self.note_label.setVisible(False)
         self.status_bar.addWidget(self.status_label, 1)
+        self.status_bar.addWidget(self.note_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 0)
         layout.addLayout(bar)
@@ -532,6 +543,8 @@ class LiveViewer(QWidget):
         if self.tracker is not None:
             parts.append(describe_localizer(self.tracker.localizer))
         self.status_label.setText("  ·  ".join(parts))
+        self.note_label.setText(f"·  {self.status_note}" if self.status_note else "")
+        self.note_label.setVisible(bool(self.status_note))
 
     def showEvent(self, event: QShowEvent | None) -> None:
         """Restart the status bar's timer (stopped while closed)."""

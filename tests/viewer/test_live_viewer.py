@@ -241,6 +241,23 @@ def test_status_names_the_localizer_and_counts(qtbot, keep_widget, movie):
     assert describe_localizer(CentroidLocalizer()) == "CentroidLocalizer on numpy (CPU)"
 
 
+def test_status_note_stays_whole_at_the_right(qtbot, keep_widget, movie):
+    # The demo's note (the inference path it chose) sits beside the statistics, which
+    # wrap onto a second line where the window is narrow; the window does not widen.
+    tracker = _tracker()
+    note = "spots-fast int8 fast path (measured: accurate too slow)"
+    viewer = _viewer(qtbot, keep_widget, tracker, status_note=note)  # 1000 px wide
+    _feed(qtbot, viewer, tracker, movie.frames[:3])
+    viewer.update_status()
+    qtbot.wait(50)
+    assert viewer.note_label.isVisible() and viewer.note_label.text() == f"·  {note}"
+    assert "CentroidLocalizer on numpy (CPU)" in viewer.status_label.text()
+    assert viewer.width() == 1000
+    viewer.status_note = None
+    viewer.update_status()
+    assert not viewer.note_label.isVisible()
+
+
 def test_clicking_a_particle_makes_it_the_recenter_target(qtbot, keep_widget, grab, near_colour):
     import threading
 
