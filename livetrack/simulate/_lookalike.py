@@ -87,9 +87,27 @@ def _check_frames(n_frames: int, shape: tuple[int, int], n_particles: int) -> No
 
 
 def _finish(
-    movie: Movie, frames: np.ndarray, generator: str, degradations: dict[str, Any]
+    movie: Movie,
+    rng: np.random.Generator,
+    generator: str,
+    noise: dict[str, float],
+    gain: float,
+    crf: int | None = None,
 ) -> Movie:
-    """Pair the degraded frames with the simulation's truth; 8-bit frames have no camera."""
+    """Degrade the simulated frames as a real 8-bit video and pair them with the truth.
+
+    Correlated noise (``noise``: ``std`` and ``length_px``), 8 bits at ``gain``, then an
+    H.264 round trip at ``crf`` if given; 8-bit frames have no camera model.
+    """
+    frames = add_correlated_noise(movie.frames, noise["std"], noise["length_px"], rng)
+    frames = quantize_8bit(frames, gain)
+    degradations: dict[str, Any] = {
+        "correlated_noise": noise,
+        "quantize_8bit": {"gain": gain, "offset": 0.0},
+    }
+    if crf is not None:
+        frames = h264_roundtrip(frames, crf=crf)
+        degradations["crf"] = crf
     metadata = {**movie.metadata, "generator": generator, "degradations": degradations}
     return Movie(frames=frames, truth=movie.truth, camera=None, psf=movie.psf, metadata=metadata)
 
@@ -145,14 +163,7 @@ def compressed_spheres(
         seed=rng,
     )
     noise = {"std": 10.0, "length_px": 1.0}
-    frames = add_correlated_noise(movie.frames, noise["std"], noise["length_px"], rng)
-    frames = h264_roundtrip(quantize_8bit(frames, gain), crf=crf)
-    return _finish(
-        movie,
-        frames,
-        "livetrack.simulate.compressed_spheres",
-        {"correlated_noise": noise, "quantize_8bit": {"gain": gain, "offset": 0.0}, "crf": crf},
-    )
+    return _finish(movie, rng, "livetrack.simulate.compressed_spheres", noise, gain, crf)
 
 
 def brightfield_rings(
@@ -199,14 +210,7 @@ def brightfield_rings(
         seed=rng,
     )
     noise = {"std": 25.0, "length_px": 0.8}
-    frames = add_correlated_noise(movie.frames, noise["std"], noise["length_px"], rng)
-    frames = quantize_8bit(frames, gain)
-    return _finish(
-        movie,
-        frames,
-        "livetrack.simulate.brightfield_rings",
-        {"correlated_noise": noise, "quantize_8bit": {"gain": gain, "offset": 0.0}},
-    )
+    return _finish(movie, rng, "livetrack.simulate.brightfield_rings", noise, gain)
 
 
 def dark_colloids(
@@ -258,14 +262,7 @@ def dark_colloids(
         seed=rng,
     )
     noise = {"std": 30.0, "length_px": 0.7}
-    frames = add_correlated_noise(movie.frames, noise["std"], noise["length_px"], rng)
-    frames = quantize_8bit(frames, gain)
-    return _finish(
-        movie,
-        frames,
-        "livetrack.simulate.dark_colloids",
-        {"correlated_noise": noise, "quantize_8bit": {"gain": gain, "offset": 0.0}},
-    )
+    return _finish(movie, rng, "livetrack.simulate.dark_colloids", noise, gain)
 
 
 #: The look-alike generators by name, in the order of the benchmark.
