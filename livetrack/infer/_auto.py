@@ -1,12 +1,15 @@
 """``model="auto"``: the CNN set up from the data, for particles of any size and contrast.
 
 The shipped networks were trained on spots with sigma 0.7--3 px in white noise. Real
-videos show microspheres 20--60 px across, dark particles on bright backgrounds, and noise
-that compression and camera smoothing have made spatially correlated. The auto mode
-measures the particles' size and polarity (:func:`livetrack.localize.measure_feature_scale`),
-bins the frames so that the particles fall in the training range, inverts dark ones,
-measures the noise at the particles' scale when it is correlated, runs the network, maps
-the positions back, and drops the clutter a clear gap separates from the particles.
+videos show microspheres 20--60 px across, dark particles on bright backgrounds, rings,
+burned-in timestamps, fixed-pattern stripes, and noise that compression and camera
+smoothing have made spatially correlated. The auto mode paints over overlays and subtracts
+stripes (:mod:`livetrack.localize`), measures the particles' size, polarity and ring shape
+(:func:`livetrack.localize.measure_feature_scale`), bins the frames so that the particles
+fall in the training range, inverts dark ones, picks the network (``spots``, ``rings``, or
+``spots-t5`` for faint movies), measures the noise at the particles' scale when it is
+correlated, runs the network, maps the positions back, and drops what does not stand out of
+the measured clutter and false-alarm levels.
 """
 
 from __future__ import annotations
