@@ -33,6 +33,7 @@ from livetrack.localize import (
     remove_overlays,
     remove_stripes,
     stripe_profiles,
+    window_stack,
 )
 from livetrack.model import empty_table, frame_statistics, scale_noise
 
@@ -630,7 +631,7 @@ class AutoLocalizer:
         outer = 4 * _MASS_HALF_PX
         span = np.abs(np.arange(-outer, outer + 1))
         box = np.maximum(span[:, None], span[None, :]).ravel()
-        inner, annulus = np.flatnonzero(box <= h), np.flatnonzero(box > 2 * _MASS_HALF_PX)
+        annulus = np.flatnonzero(box > 2 * _MASS_HALF_PX)
         side = 2 * outer + 1
         z = np.empty(len(table))
         for t, rows in table.groupby("frame").indices.items():
@@ -644,11 +645,8 @@ class AutoLocalizer:
             ring = sliding_window_view(mirrored, (side, side))[r, c].reshape(len(rows), -1)
             background = np.median(ring[:, annulus], axis=1)
             # The sum counts the pixels in the frame only: a mirror would count them twice.
-            inside = np.pad(np.ones_like(frame), outer)
-            zeroed = np.pad(frame, outer)
-            core = sliding_window_view(zeroed, (side, side))[r, c].reshape(len(rows), -1)
-            count = sliding_window_view(inside, (side, side))[r, c].reshape(len(rows), -1)
-            z[rows] = core[:, inner].sum(axis=1) - background * count[:, inner].sum(axis=1)
+            core, inside = window_stack(frame, r, c, h)
+            z[rows] = (core * inside).sum(axis=(1, 2)) - background * inside.sum(axis=(1, 2))
         return z / (self._noise * (2 * h + 1))
 
     def _to_input_pixels(self, table: pd.DataFrame) -> pd.DataFrame:
