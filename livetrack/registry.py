@@ -29,6 +29,7 @@ This module imports nothing heavy; each builder imports its localizer when it ru
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ __all__ = [
     "LocalizerKind",
     "LocalizerName",
     "backend_names",
+    "backend_unavailable",
+    "choose_backend",
     "localizer_kinds",
     "localizer_syntax",
     "make_backend",
@@ -74,11 +77,22 @@ class BackendEntry:
         ``factory(spec) -> InferenceBackend`` for a loaded :class:`~livetrack.model.ModelSpec`.
     available : callable
         Cheap check whether the engine can run here (used by ``"auto"``).
+    why_not : callable, optional
+        ``why_not() -> str | None``: why the engine cannot run here (one line), None where
+        it can; replaces ``available`` where given, and its line is what ``"auto"`` logs
+        and an explicit request's error says.
     """
 
     name: str
     factory: Callable[[ModelSpec], InferenceBackend]
     available: Callable[[], bool]
+    why_not: Callable[[], str | None] | None = None
+
+    def unavailable(self) -> str | None:
+        """Return why the engine cannot run here, or None where it can."""
+        if self.why_not is not None:
+            return self.why_not()
+        return None if self.available() else "not available on this machine"
 
 
 def _has_module(name: str) -> Callable[[], bool]:
@@ -106,22 +120,76 @@ def _torch(spec: ModelSpec) -> InferenceBackend:
     return TorchBackend(spec)
 
 
+def _tensorrt(spec: ModelSpec) -> InferenceBackend:
+    from livetrack.infer import TensorRTBackend
+
+    return TensorRTBackend(spec)
+
+
+def _cuda(spec: ModelSpec) -> InferenceBackend:
+    from livetrack.infer import CudaBackend
+
+    return CudaBackend(spec)
+
+
+def _module_missing(name: str, hint: str) -> Callable[[], str | None]:
+    def why_not() -> str | None:
+        return None if importlib.util.find_spec(name) is not None else f"{name} {hint}"
+
+    return why_not
+
+
+def _cuda_why_not() -> str | None:
+    from livetrack._gpu import cuda_unavailable
+
+    return cuda_unavailable()
+
+
+def _tensorrt_why_not() -> str | None:
+    from livetrack._gpu import tensorrt_unavailable
+
+    return tensorrt_unavailable()
+
+
 _BACKENDS: dict[str, BackendEntry] = {
     entry.name: entry
     for entry in (
-        BackendEntry("onnxruntime", _onnxruntime, _has_module("onnxruntime")),
-        BackendEntry("onnxruntime-int8", _onnxruntime_int8, _has_module("onnxruntime")),
-        BackendEntry("torch", _torch, _has_module("torch")),
+        BackendEntry(
+            "onnxruntime",
+            _onnxruntime,
+            _has_module("onnxruntime"),
+            _module_missing("onnxruntime", "is not installed: pip install onnxruntime"),
+        ),
+        BackendEntry(
+            "onnxruntime-int8",
+            _onnxruntime_int8,
+            _has_module("onnxruntime"),
+            _module_missing("onnxruntime", "is not installed: pip install onnxruntime"),
+        ),
+        BackendEntry(
+            "torch",
+            _torch,
+            _has_module("torch"),
+            _module_missing("torch", "is not installed: pip install 'livetrack[gpu]'"),
+        ),
+        BackendEntry("cuda", _cuda, lambda: _cuda_why_not() is None, _cuda_why_not),
+        BackendEntry("tensorrt", _tensorrt, lambda: _tensorrt_why_not() is None, _tensorrt_why_not),
     )
 }
 _LOCK = threading.Lock()
+_log = logging.getLogger("livetrack")
+# The auto choices already logged: a process builds many localizers, the line shows once.
+_LOGGED: set[str] = set()
 
 #: Preference order of ``backend="auto"``; names not registered are skipped.
-AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
+AUTO_ORDER = ("tensorrt", "cuda", "onnxruntime", "torch")
 
 
 def register_backend(
-    name: str, factory: Callable[[ModelSpec], InferenceBackend], available: Callable[[], bool]
+    name: str,
+    factory: Callable[[ModelSpec], InferenceBackend],
+    available: Callable[[], bool],
+    why_not: Callable[[], str | None] | None = None,
 ) -> None:
     """Register an inference engine under ``name`` (replacing any previous one).
 
@@ -134,11 +202,14 @@ def register_backend(
         ``factory(spec) -> InferenceBackend``.
     available : callable
         Cheap check whether the engine can run here (used by ``"auto"``).
+    why_not : callable, optional
+        ``why_not() -> str | None``: why it cannot run here, in one line (see
+        :class:`BackendEntry`).
     """
     if not name or ":" in name or name == "auto":
         raise InputError(f"a backend name must be non-empty, without ':' and not 'auto': {name!r}")
     with _LOCK:
-        _BACKENDS[name] = BackendEntry(name, factory, available)
+        _BACKENDS[name] = BackendEntry(name, factory, available, why_not)
 
 
 def backend_names() -> list[str]:
@@ -146,16 +217,64 @@ def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
 
-def make_backend(spec: ModelSpec, backend: str | InferenceBackend = "auto") -> InferenceBackend:
-    """Create the backend ``backend`` for ``spec``.
+def choose_backend(exclude: tuple[str, ...] = ()) -> tuple[str, str]:
+    """Return the backend ``"auto"`` takes here, and one line saying why.
 
-    ``"auto"`` takes the first available of :data:`AUTO_ORDER`; an object that already is
-    a backend is returned as it is.
+    The first of :data:`AUTO_ORDER` that can run here is taken; the line names it and why
+    each one before it cannot run, e.g. ``"backend 'onnxruntime': tensorrt not installed;
+    cuda: no CUDA device (no NVIDIA driver (libcuda not found))"``.
+
+    Parameters
+    ----------
+    exclude : tuple of str
+        Backends to pass over (they failed to start), named as such in the line.
 
     Raises
     ------
     InputError
-        An unknown or unavailable backend name.
+        None of them can run.
+    """
+    skipped = []
+    for name in AUTO_ORDER:
+        entry = _BACKENDS.get(name)
+        if entry is None:
+            continue
+        why = "failed to start" if name in exclude else entry.unavailable()
+        if why is None:
+            reasons = "; ".join(skipped) or "the first choice of auto"
+            return name, f"backend {name!r}: {reasons}"
+        # A line that names its backend already reads as it is.
+        skipped.append(why if why.startswith(name) else f"{name}: {why}")
+    raise InputError("no inference backend can run here: " + "; ".join(skipped))
+
+
+def backend_unavailable(name: str) -> str | None:
+    """Return why the registered backend ``name`` cannot run here, or None where it can.
+
+    Raises
+    ------
+    InputError
+        An unknown name.
+    """
+    entry = _BACKENDS.get(name)
+    if entry is None:
+        known = ", ".join(["auto", *backend_names()])
+        raise InputError(f"unknown backend {name!r} (choose from {known})")
+    return entry.unavailable()
+
+
+def make_backend(spec: ModelSpec, backend: str | InferenceBackend = "auto") -> InferenceBackend:
+    """Create the backend ``backend`` for ``spec``.
+
+    ``"auto"`` takes the first of :data:`AUTO_ORDER` that can run here and logs (once per
+    process) which and why (:func:`choose_backend`); an object that already is a backend is
+    returned as it is.
+
+    Raises
+    ------
+    InputError
+        An unknown name, or a backend asked for by name that cannot run here (the message
+        says why).
     """
     from livetrack.protocols import InferenceBackend
 
@@ -164,23 +283,31 @@ def make_backend(spec: ModelSpec, backend: str | InferenceBackend = "auto") -> I
             return backend
         raise InputError(f"backend must be a name or a Backend, got {type(backend).__name__}")
     if backend == "auto":
-        for name in AUTO_ORDER:
-            entry = _BACKENDS.get(name)
-            if entry is not None and entry.available():
-                return entry.factory(spec)
-        raise InputError("no inference backend available (install onnxruntime or torch)")
-    entry = _BACKENDS.get(backend)
-    if entry is None:
-        known = ", ".join(["auto", *backend_names()])
-        raise InputError(f"unknown backend {backend!r} (choose from {known})")
-    if not entry.available():
-        if backend == "torch":
-            from livetrack._extras import install_hint
+        return _make_auto(spec)
+    why_not = backend_unavailable(backend)
+    if why_not is not None:
+        raise InputError(f"backend {backend!r} cannot run here: {why_not}")
+    return _BACKENDS[backend].factory(spec)
 
-            hint = install_hint("torch")
-            raise InputError(f"backend 'torch' needs torch, which is not installed: {hint}")
-        raise InputError(f"backend {backend!r} is not available on this machine")
-    return entry.factory(spec)
+
+def _make_auto(spec: ModelSpec) -> InferenceBackend:
+    """Build the first backend of :data:`AUTO_ORDER` that runs here and starts."""
+    failed: list[str] = []
+    while True:
+        name, why = choose_backend(exclude=tuple(failed))
+        if why not in _LOGGED:
+            _LOGGED.add(why)
+            _log.info("%s", why)
+        try:
+            return _BACKENDS[name].factory(spec)
+        except Exception as exc:
+            # A GPU engine that fails to start (a driver, a TensorRT build) must not stop a
+            # user who asked for whatever runs: the next one does, and the line says why.
+            if name == AUTO_ORDER[-1] or name in ("onnxruntime", "onnxruntime-int8"):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            _log.warning("backend %r failed to start (%s); trying the next", name, first)
+            failed.append(name)
 
 
 # -- localizers ------------------------------------------------------------------------

@@ -80,6 +80,8 @@ def test_protocol_and_registry_names_are_pinned():
         "LocalizerKind",
         "LocalizerName",
         "backend_names",
+        "backend_unavailable",
+        "choose_backend",
         "localizer_kinds",
         "localizer_syntax",
         "make_backend",

@@ -1,4 +1,4 @@
-"""Run trained CNN localizers: backends (ONNX Runtime, PyTorch), the localizer, ``locate``."""
+"""Run trained CNN localizers: backends (TensorRT, CUDA, ONNX Runtime, PyTorch), ``locate``."""
 
 from livetrack.infer._auto import AutoChoice, AutoLocalizer, choose_auto
 from livetrack.infer._backends import (
@@ -11,10 +11,14 @@ from livetrack.infer._backends import (
     make_backend,
     register_backend,
 )
+from livetrack.infer._cuda import CudaBackend
+from livetrack.infer._device_pipeline import DevicePipeline
 from livetrack.infer._doubles import NullBackend
+from livetrack.infer._engine_cache import EngineCache, EngineKey
 from livetrack.infer._localizer import CNNLocalizer, locate
 from livetrack.infer._normalize import InputNormalizer
 from livetrack.infer._rates import write_rates
+from livetrack.infer._tensorrt import TensorRTBackend
 
 __all__ = [
     "AUTO_ORDER",
@@ -22,9 +26,14 @@ __all__ = [
     "AutoLocalizer",
     "Backend",
     "CNNLocalizer",
+    "CudaBackend",
+    "DevicePipeline",
+    "EngineCache",
+    "EngineKey",
     "InputNormalizer",
     "NullBackend",
     "OnnxRuntimeBackend",
+    "TensorRTBackend",
     "TorchBackend",
     "backend_names",
     "choose_auto",

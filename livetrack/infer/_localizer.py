@@ -39,8 +39,11 @@ class CNNLocalizer:
         ``"spots"`` (fluorescent spots), ``"rings"`` (brightfield/holographic microspheres),
         another model name or a model folder.
     backend : str or Backend
-        ``"auto"`` (TensorRT > ONNX Runtime > PyTorch, whichever is available),
-        ``"onnxruntime"``, ``"torch"``, or a :class:`Backend` instance.
+        ``"auto"`` (TensorRT > CUDA > ONNX Runtime > PyTorch, the first that runs here),
+        ``"tensorrt"``, ``"cuda"``, ``"onnxruntime"``, ``"onnxruntime-int8"``, ``"torch"``,
+        or a :class:`Backend` instance. On the GPU backends, without refinement (the fast
+        mode) and with a fixed threshold, frames go up as they are and only the positions
+        come back.
     threshold : float or "adaptive", optional
         Detection score threshold in (0, 1]; defaults to the model's calibrated one.
         ``"adaptive"`` chooses it per call (per frame in :meth:`locate`, per batch in
@@ -316,9 +319,26 @@ class CNNLocalizer:
         batch, noise = self._normalize(part)
         return self._run(batch, part.shape[1:], fuse=False), batch, noise
 
+    def _on_device(self) -> Any:
+        """Return the backend's device pipeline where every step of this localizer runs there.
+
+        The GPU backends normalize and decode on the GPU; the refinement fit, the adaptive
+        threshold, a camera's photon conversion, the noise at a scale and the fusion of
+        several frames run on the host, so with any of them the maps come back instead.
+        """
+        pipeline = getattr(self.backend, "pipeline", None)
+        if pipeline is None or self.refine or self.adaptive or self.camera is not None:
+            return None
+        if self.noise_scale_px is not None or self.temporal_frames > 1:
+            return None
+        return pipeline
+
     def _locate_batch(
         self, stack: np.ndarray, frame_numbers: list[int], detect_on: np.ndarray | None = None
     ) -> pd.DataFrame:
+        pipeline = self._on_device() if detect_on is None else None
+        if pipeline is not None:
+            return pipeline.locate(stack, frame_numbers, self.threshold)
         maps, batch, noise = self.predict_maps(stack if detect_on is None else detect_on)
         if detect_on is not None:
             # Detection saw the temporal average; positions, sigmas, mass and refinement

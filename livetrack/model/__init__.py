@@ -24,6 +24,7 @@ from livetrack.model._decode import (
     empty_table,
     find_peaks,
 )
+from livetrack.model._fp16 import export_fp16_onnx, fp16_onnx
 from livetrack.model._io import (
     ModelDir,
     ModelEntry,
@@ -71,10 +72,12 @@ __all__ = [
     "count_parameters",
     "decode_maps",
     "empty_table",
+    "export_fp16_onnx",
     "export_onnx",
     "find_models",
     "find_peaks",
     "floor_log_sigma",
+    "fp16_onnx",
     "frame_statistics",
     "fuse_logits",
     "load_model",
