@@ -16,6 +16,7 @@ from livetrack._version import __version__
 if TYPE_CHECKING:
     from livetrack import bench, evaluate, link, localize, protocols, record, registry, simulate
     from livetrack._api import locate, track
+    from livetrack.batch import track_many
     from livetrack.link import Linker
     from livetrack.record import TrackWriter, read_tracks
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, tuple[str, str | None]] = {
     "locate": ("livetrack._api", "locate"),
     "track": ("livetrack._api", "track"),
+    "track_many": ("livetrack.batch", "track_many"),
     "Linker": ("livetrack.link", "Linker"),
     "TrackWriter": ("livetrack.record", "TrackWriter"),
     "read_tracks": ("livetrack.record", "read_tracks"),
@@ -56,6 +58,7 @@ __all__ = [
     "registry",
     "simulate",
     "track",
+    "track_many",
 ]
 
 

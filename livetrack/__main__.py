@@ -2,4 +2,6 @@
 
 from livetrack.cli import main
 
-main()
+# Guarded: Dask's local workers start by spawning, which imports the main module again.
+if __name__ == "__main__":
+    main()

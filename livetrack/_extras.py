@@ -31,6 +31,10 @@ EXTRA_OF: dict[str, str] = {
     "useq": "mm",
     "pyqtgraph": "viewer",
     "PyQt6": "viewer",
+    "distributed": "dask",
+    "zarr": "dask",
+    "ndstorage": "dask",
+    "pyarrow": "dask",
 }
 
 

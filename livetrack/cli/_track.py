@@ -2,6 +2,8 @@
 
 ``track`` links the positions into trajectories, ``locate`` writes them unlinked. Both read
 whatever :func:`livetrack._stack.read_stack` reads (TIFF, videos, image folders and globs).
+``track`` with several inputs, or an output folder, tracks many movies on a Dask cluster
+(:func:`livetrack.track_many`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,24 @@ InputArg = Annotated[
     ),
 ]
 OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")]
+InputsArg = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="INPUT...",
+        help="One movie as for locate (TIFF, video, image folder or glob); or, with an "
+        "output folder, movies, folders of movies and globs: TIFF / OME-TIFF, OME-Zarr "
+        "(pymmcore-plus), NDTiff (pycromanager), tracked on a Dask cluster.",
+    ),
+]
+TrackOutputOpt = Annotated[
+    Path,
+    typer.Option(
+        "--output",
+        "-o",
+        help="CSV file to write; a folder (no .csv/.parquet suffix) for several movies: "
+        "OUT/<movie>.csv per movie and OUT/manifest.json.",
+    ),
+]
 MethodOpt = Annotated[
     str | None,
     typer.Option(help=f"Classical localizer instead of the CNN: {', '.join(registry.CLASSICAL)}."),
@@ -103,8 +123,8 @@ InvertOpt = Annotated[
 
 
 def track(
-    input: InputArg,
-    output: OutputOpt,
+    inputs: InputsArg,
+    output: TrackOutputOpt,
     method: MethodOpt = None,
     model: ModelOpt = "auto",
     backend: BackendOpt = "auto",
@@ -122,20 +142,68 @@ def track(
     memory: Annotated[
         int, typer.Option(help="Frames a particle may vanish and keep its id when linking.")
     ] = 3,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Several movies: the Dask scheduler to run on (tcp://host:8786); default: "
+            "a local cluster, one worker process per core."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Several movies: worker processes of the local cluster.")
+    ] = None,
+    chunk_frames: Annotated[
+        int,
+        typer.Option(
+            help="Several movies: frames per time chunk of a long movie (0: whole movies); "
+            "the result is that of one pass."
+        ),
+    ] = 256,
+    format: Annotated[
+        str, typer.Option("--format", help="Several movies: csv or parquet.")
+    ] = "csv",
+    channel: Annotated[
+        str | None, typer.Option(help="Several movies: the channel to track (name or index).")
+    ] = None,
+    position: Annotated[
+        str | None,
+        typer.Option(help="Several movies: one position (name or index); default: all."),
+    ] = None,
 ) -> None:
     """Localize every frame of INPUT, link the positions and write them to OUTPUT.
 
     Writes frame, x, y, mass, particle, ... Positions follow trackpy's convention:
     x is the column, y the row, in pixels, and the centre of the top-left pixel is
-    (0, 0).
+    (0, 0). With several inputs or an output folder, every movie is tracked on a Dask
+    cluster into OUTPUT/<movie>.csv; a rerun skips the movies already done.
     """
     from livetrack import _api
 
-    _check_output(output)
     options = _localizer_options(
         method, threshold, refine, temporal_window, diameter, minmass, separation, invert
     )
-    frames = _read(input)
+    if _is_batch(inputs, output, scheduler):
+        from livetrack.cli._batch import run_batch
+
+        run_batch(
+            inputs,
+            output,
+            scheduler=scheduler,
+            workers=workers,
+            model=model,
+            method=method,
+            backend=backend,
+            search_range_px=search_range,
+            memory=memory,
+            channel=channel,
+            position=position,
+            chunk_frames=chunk_frames,
+            format=format,
+            options=options,
+        )
+        return
+    _check_output(output)
+    frames = _read(inputs[0])
     if search_range > 0:
         table = _api.track(
             frames,
@@ -228,6 +296,12 @@ def _localizer_options(
     if temporal_window != 1:
         options["temporal_window"] = temporal_window
     return options
+
+
+def _is_batch(inputs: list[str], output: Path, scheduler: str | None) -> bool:
+    """Several inputs, a cluster or an output folder: many movies, one output each."""
+    folder = output.is_dir() or output.suffix.lower() not in (".csv", ".parquet")
+    return len(inputs) > 1 or scheduler is not None or folder
 
 
 def _check_output(output: Path) -> None:

@@ -1,0 +1,458 @@
+"""``track_many``: many and long movies tracked on a Dask cluster.
+
+The driver (this process) opens the movies' metadata, plans their chunks, submits one task
+per chunk to the cluster (:func:`~livetrack.batch._locate.locate_chunk`), and, as a
+movie's last chunk comes back, links its positions once and writes ``OUT/<movie>.csv``
+(or ``.parquet``) and the manifest. Workers read their own frames from the files, so only
+positions travel. A worker that dies mid-run loses nothing: the scheduler runs its tasks
+again elsewhere (a nanny restarts it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from livetrack._errors import InputError, LivetrackError
+from livetrack._extras import needs_extra
+from livetrack.batch._chunks import Chunk, overlap_frames, plan_chunks
+from livetrack.batch._locate import LocateSpec, auto_choice, locate_chunk
+from livetrack.batch._manifest import Manifest, write_atomic
+from livetrack.batch._read import (
+    Movie,
+    content_hash,
+    find_movies,
+    fingerprint,
+    open_movies,
+)
+
+__all__ = ["DEFAULT_CHUNK_FRAMES", "FORMATS", "BatchReport", "local_client", "track_many"]
+
+#: Core frames per chunk by default: a 512 x 512 uint16 chunk is 128 MiB as read, a few
+#: times that as the CNN's float32 input and maps; long enough that the overlap costs ~6 %.
+DEFAULT_CHUNK_FRAMES = 256
+#: Output formats: file suffix by name.
+FORMATS = {"csv": ".csv", "parquet": ".parquet"}
+
+
+@dataclass
+class BatchReport:
+    """What :func:`track_many` did.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The output folder.
+    done : list of str
+        Movies tracked in this run.
+    skipped : list of str
+        Movies a previous run completed with the same options and input.
+    failed : dict of str to str
+        Movies (or input files) that failed, with the one-line reason.
+    frames : int
+        Frames localized in this run.
+    seconds : float
+        Wall time of the run (cluster start-up included when it started one).
+    """
+
+    out: Path
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every movie was tracked (or was already)."""
+        return not self.failed
+
+    def line(self) -> str:
+        """One line: counts, frames and rate."""
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{len(self.done)} movies tracked, {len(self.skipped)} already done, "
+            f"{len(self.failed)} failed; {self.frames} frames in {self.seconds:.1f} s "
+            f"({rate:.1f} frames/s) -> {self.out}"
+        )
+
+
+def local_client(n_workers: int | None = None, memory_limit: str | int | None = None) -> Any:
+    """Start a ``distributed.LocalCluster`` for tracking and return a client of it.
+
+    One single-threaded worker process per core (each holds its own model and inference
+    session, pinned to its own core so that the workers' inference threads do not share
+    cores), no dashboard.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Worker processes; the usable cores by default.
+    memory_limit : str or int, optional
+        Memory limit per worker (``"2GiB"``, bytes); Dask's default share of the RAM if None.
+
+    Returns
+    -------
+    distributed.Client
+        Closing it (``client.close()``; ``with`` works too) leaves its cluster running:
+        close ``client.cluster`` too.
+    """
+    with needs_extra("tracking on a Dask cluster (livetrack track with several movies)"):
+        from distributed import Client, LocalCluster
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    n = n_workers or max(1, len(cores) or os.cpu_count() or 1)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=memory_limit if memory_limit is not None else "auto",
+        dashboard_address=None,
+    )
+    client = Client(cluster)
+    if cores and n <= len(cores):
+        from livetrack.batch._plugin import PinToCore
+
+        client.register_plugin(PinToCore(cores))
+    return client
+
+
+@dataclass
+class _MovieRun:
+    movie: Movie
+    chunks: list[Chunk]
+    tables: dict[int, pd.DataFrame] = field(default_factory=dict)
+    seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    choice: str | None = None
+    sha256: str | None = None
+    failed: bool = False
+
+
+def track_many(
+    paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    client: Any = None,
+    model: str = "auto",
+    method: str | None = None,
+    backend: str = "auto",
+    search_range_px: float = 5.0,
+    memory: int = 3,
+    channel: str | int | None = None,
+    position: str | int | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    format: str = "csv",
+    n_workers: int | None = None,
+    worker_memory: str | int | None = None,
+    progress: bool | None = None,
+    on_chunk: Callable[[str, int], None] | None = None,
+    **options: Any,
+) -> BatchReport:
+    """Track many movies, and long ones in time chunks, on a Dask cluster.
+
+    Writes ``OUT/<movie>.csv`` (or ``.parquet``) per movie, as ``livetrack.track`` would
+    return it for the whole movie, and ``OUT/manifest.json``.
+
+    Parameters
+    ----------
+    paths
+        Movies, folders of movies and glob patterns: TIFF / OME-TIFF files, OME-Zarr stores
+        (as pymmcore-plus writes them), NDTiff datasets (as pycromanager writes them).
+    out
+        Output folder (created).
+    client : distributed.Client, optional
+        The cluster to run on (``Client("tcp://scheduler:8786")``, a dask-jobqueue
+        cluster's client, ...); None starts a local cluster (:func:`local_client`) for the
+        run and closes it after.
+    model, method, backend, **options
+        The localizer, as for :func:`livetrack.locate`.
+    search_range_px, memory
+        Linking, as for :func:`livetrack.track`; ``search_range_px=0`` writes positions
+        without linking.
+    channel, position
+        The channel to track (name or index; needed where a file has several) and the
+        position (name or index; None: every position, each as a movie of its own).
+    chunk_frames
+        Core frames per time chunk; 0: each movie in one piece.
+    format : {"csv", "parquet"}
+        Output format.
+    n_workers, worker_memory
+        For the local cluster started when ``client`` is None.
+    progress : bool, optional
+        Show a progress bar (movies and frames done, rate, ETA) on stderr; None: when
+        stderr is a terminal.
+    on_chunk : callable, optional
+        Called as ``on_chunk(movie_name, frames)`` in the driver as each chunk comes back.
+
+    Returns
+    -------
+    BatchReport
+        What was tracked, skipped and failed. A file that cannot be read fails alone
+        (its reason in ``failed``); the others are tracked.
+
+    Raises
+    ------
+    InputError
+        A path that does not exist, a folder or glob without movies, a bad option.
+    """
+    began = time.perf_counter()
+    if format not in FORMATS:
+        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if chunk_frames < 0:
+        raise InputError(f"chunk_frames must be >= 0, got {chunk_frames}")
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output {out_dir} is a file; several movies need an output folder")
+    spec = LocateSpec(model=model, method=method, backend=backend, options=dict(options))
+    _check_spec(spec)
+    report = BatchReport(out=out_dir)
+    record = {
+        "model": model if method is None else None,
+        "method": method,
+        "backend": backend,
+        "options": {k: v for k, v in sorted(options.items())},
+        "search_range_px": search_range_px,
+        "memory": memory,
+        "channel": channel,
+        "position": position,
+        "format": format,
+        "chunk_frames": chunk_frames,
+    }
+    manifest = Manifest(out_dir, record)
+    runs: list[_MovieRun] = []
+    names: set[str] = set()
+    for path in find_movies(paths):
+        try:
+            movies = open_movies(path, channel=channel, position=position)
+        except LivetrackError as exc:
+            _fail(report, manifest, path.name, str(exc))
+            continue
+        stamp = fingerprint(path)
+        for movie in movies:
+            movie = _unique(movie, names)
+            if manifest.is_done(movie.name, stamp):
+                report.skipped.append(movie.name)
+                continue
+            chunks = plan_chunks(movie.n_frames, chunk_frames, overlap_frames(spec.temporal_window))
+            runs.append(_MovieRun(movie, chunks))
+    if runs:
+        own = client is None
+        if own:
+            client = local_client(n_workers, worker_memory)
+        try:
+            _run(
+                client,
+                runs,
+                spec,
+                out_dir,
+                format,
+                search_range_px,
+                memory,
+                manifest,
+                report,
+                progress,
+                on_chunk,
+            )
+        finally:
+            if own:
+                cluster = client.cluster
+                client.close()
+                cluster.close()
+    manifest.save()
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _check_spec(spec: LocateSpec) -> None:
+    from livetrack.registry import CLASSICAL
+
+    if spec.method is not None and spec.method not in CLASSICAL:
+        raise InputError(f"unknown method {spec.method!r}; choose from {', '.join(CLASSICAL)}")
+    k = spec.temporal_window
+    if k < 1 or k % 2 == 0:
+        raise InputError(f"temporal_window must be a positive odd number, got {k}")
+
+
+def _unique(movie: Movie, names: set[str]) -> Movie:
+    # Two inputs with the same stem (a/movie.tif, b/movie.tif) get -2, -3, ... appended.
+    name, n = movie.name, 1
+    while name in names:
+        n += 1
+        name = f"{movie.name}-{n}"
+    names.add(name)
+    if name == movie.name:
+        return movie
+    from dataclasses import replace
+
+    return replace(movie, name=name)
+
+
+def _fail(report: BatchReport, manifest: Manifest, name: str, message: str) -> None:
+    report.failed[name] = message
+    manifest.record_failure(name, message)
+    print(f"livetrack: error: {message}", file=sys.stderr)
+
+
+def _run(
+    client: Any,
+    runs: list[_MovieRun],
+    spec: LocateSpec,
+    out_dir: Path,
+    format: str,
+    search_range_px: float,
+    memory: int,
+    manifest: Manifest,
+    report: BatchReport,
+    progress: bool | None,
+    on_chunk: Callable[[str, int], None] | None,
+) -> None:
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    token = f"{os.getpid()}-{time.time_ns()}"
+    what: dict[str, tuple[str, _MovieRun, int]] = {}
+    futures = []
+    for run in runs:
+        name = run.movie.name
+        chunked = len(run.chunks) > 1
+        for chunk in run.chunks:
+            f = client.submit(
+                locate_chunk,
+                run.movie,
+                chunk,
+                spec,
+                chunked,
+                key=f"livetrack-locate-{name}-{chunk.index}-{token}",
+                pure=False,
+            )
+            what[f.key] = ("chunk", run, chunk.index)
+            futures.append(f)
+        f = client.submit(content_hash, run.movie.path, key=f"livetrack-hash-{name}-{token}")
+        what[f.key] = ("hash", run, 0)
+        futures.append(f)
+        if spec.is_auto and chunked:
+            f = client.submit(auto_choice, run.movie, spec, key=f"livetrack-auto-{name}-{token}")
+            what[f.key] = ("auto", run, 0)
+            futures.append(f)
+    total = sum(r.movie.n_frames for r in runs)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=total, unit="frame", disable=not show, file=sys.stderr, dynamic_ncols=True)
+    done_movies = 0
+    bar.set_description(f"movies 0/{len(runs)}")
+    try:
+        for future in as_completed(futures):
+            kind, run, index = what[future.key]
+            if run.failed:
+                continue
+            if future.status != "finished":
+                exc = future.exception()
+                message = (
+                    str(exc)
+                    if isinstance(exc, LivetrackError)
+                    else (f"{run.movie.path}: {type(exc).__name__}: {exc}")
+                )
+                run.failed = True
+                client.cancel([g for g in futures if what[g.key][1] is run])
+                _fail(report, manifest, run.movie.name, message.splitlines()[0] if message else "")
+                bar.update(run.movie.n_frames - sum(len_core(run, i) for i in run.tables))
+                continue
+            result = future.result()
+            if kind == "hash":
+                run.sha256 = result
+            elif kind == "auto":
+                run.choice = result
+            else:
+                table, seconds = result
+                run.tables[index] = table
+                run.seconds += seconds
+                frames = run.chunks[index].core_frames
+                bar.update(frames)
+                report.frames += frames
+                if on_chunk is not None:
+                    on_chunk(run.movie.name, frames)
+            if _complete(run, spec):
+                _finish(run, out_dir, format, search_range_px, memory, manifest)
+                report.done.append(run.movie.name)
+                done_movies += 1
+                bar.set_description(f"movies {done_movies}/{len(runs)}")
+            future.release()
+    finally:
+        bar.close()
+
+
+def len_core(run: _MovieRun, index: int) -> int:
+    """Core frames of chunk ``index`` of ``run`` (those the progress bar counted)."""
+    return run.chunks[index].core_frames
+
+
+def _complete(run: _MovieRun, spec: LocateSpec) -> bool:
+    needs_choice = spec.is_auto and len(run.chunks) > 1
+    return (
+        len(run.tables) == len(run.chunks)
+        and run.sha256 is not None
+        and (run.choice is not None or not needs_choice)
+    )
+
+
+def _finish(
+    run: _MovieRun,
+    out_dir: Path,
+    format: str,
+    search_range_px: float,
+    memory: int,
+    manifest: Manifest,
+) -> None:
+    """Link the movie's positions once, write its output and record it in the manifest."""
+    from livetrack.link import link
+    from livetrack.model import empty_table
+
+    began = time.perf_counter()
+    parts = [run.tables[i] for i in range(len(run.chunks)) if len(run.tables[i])]
+    positions = pd.concat(parts, ignore_index=True) if parts else empty_table()
+    table = (
+        link(positions, search_range_px=search_range_px, memory=memory)
+        if (search_range_px > 0 and len(positions))
+        else positions
+    )
+    link_seconds = time.perf_counter() - began
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / f"{run.movie.name}{FORMATS[format]}"
+    if format == "csv":
+        write_atomic(output, lambda tmp: table.to_csv(tmp, index=False))
+    else:
+        write_atomic(output, lambda tmp: table.to_parquet(tmp, index=False))
+    movie = run.movie
+    manifest.record(
+        movie.name,
+        {
+            "input": movie.path,
+            "format": movie.kind,
+            "series": movie.series,
+            "channel": movie.channel,
+            "frames": movie.n_frames,
+            "shape": list(movie.shape),
+            "fingerprint": fingerprint(movie.path),
+            "sha256": run.sha256,
+            "auto_choice": run.choice,
+            "chunks": len(run.chunks),
+            "output": output.name,
+            "output_bytes": output.stat().st_size,
+            "rows": len(table),
+            "trajectories": int(table["particle"].nunique()) if "particle" in table else 0,
+            "seconds": {
+                "locate_tasks": round(run.seconds, 3),
+                "link_and_write": round(time.perf_counter() - began, 3),
+                "link": round(link_seconds, 3),
+                "wall": round(time.perf_counter() - run.started, 3),
+            },
+        },
+    )
+    run.tables.clear()
