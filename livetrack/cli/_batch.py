@@ -40,7 +40,7 @@ def run_batch(
         with needs_extra("tracking on a Dask cluster (--scheduler)"):
             from distributed import Client
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="5s")
         except OSError as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
     try:
