@@ -96,19 +96,45 @@ def speed(
             "--backend",
             "-b",
             help=f"Backends to time (repeatable): {', '.join(registry.backend_names())}; "
-            "default: all.",
+            "default: every one that runs here.",
         ),
     ] = None,
     trackpy: Annotated[
         bool, typer.Option("--trackpy/--no-trackpy", help="Time trackpy.locate as the baseline.")
     ] = True,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write speed.md here.")] = None,
+    size: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--size",
+            help="Frame side in pixels (repeatable), e.g. --size 512 --size 1024 --size 2048; "
+            "default: 512.",
+        ),
+    ] = None,
+    batch: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--batch",
+            help="Frames per call (repeatable): 1 is latency mode, more is throughput mode; "
+            "default: 1.",
+        ),
+    ] = None,
+    fast_only: Annotated[
+        bool,
+        typer.Option(
+            "--fast-only",
+            help="Time the fast path only (no refinement: on a GPU backend, frame to "
+            "positions all on the GPU).",
+        ),
+    ] = False,
 ) -> None:
-    """Time 512x512 frame -> positions per CNN backend, beside trackpy.locate.
+    """Time frame -> positions per CNN backend and frame size, beside trackpy.locate.
 
-    Each method runs in its own fresh process on the same seeded frames, every method once
-    per round; the table gives median and p90 ms per frame, the stage breakdown, peak
-    resident memory and the speed-up over trackpy measured in the same run.
+    Each method runs in its own fresh process on the same seeded uint16 frames, every method
+    once per round; the table gives median, p90 and p99 ms per frame, the stage breakdown,
+    peak resident memory, frames/s and the speed-ups over trackpy and over fp32 ONNX
+    Runtime (the CPU reference, always timed beside a GPU backend) measured in the same run.
+    Backends that cannot run here are left out with a line saying why.
     """
     from livetrack.bench import measure_speed, speed_markdown
     from livetrack.model import available_models
@@ -117,23 +143,47 @@ def speed(
         raise InputError(f"--frames must be >= 1, got {frames}")
     if rounds < 1:
         raise InputError(f"--rounds must be >= 1, got {rounds}")
+    sizes = tuple(size or (512,))
+    batches = tuple(batch or (1,))
+    if min(sizes) < 16 or min(batches) < 1:
+        raise InputError(f"--size must be >= 16 and --batch >= 1, got {sizes} and {batches}")
     if model:
         models = tuple(model)
     else:
         models = tuple(m for m in ("spots", "spots-fast") if m in available_models())
-    backends = tuple(backend or registry.backend_names())
+    asked = list(backend or registry.backend_names())
+    for name in asked:
+        registry.backend_unavailable(name)  # an unknown name is an error before any timing
+    if backend and "onnxruntime" not in asked:
+        asked.append("onnxruntime")  # the CPU reference, timed in the same run
+    backends = []
+    for name in asked:
+        why = registry.backend_unavailable(name)
+        if why is None:
+            backends.append(name)
+        elif backend and name in backend:
+            raise InputError(f"backend {name!r} cannot run here: {why}")
+        else:
+            print(f"livetrack: bench speed leaves out {name!r}: {why}", file=sys.stderr)
     results = measure_speed(
         model=models,
-        backends=backends,
+        backends=tuple(backends),
         n_frames=frames,
         include_trackpy=trackpy,
         rounds=rounds,
+        shapes=tuple((s, s) for s in sizes),
+        batches=batches,
+        refine_modes=(False,) if fast_only else (None, False),
     )
     table = speed_markdown(results)
     print(table)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "speed.md").write_text(table)
+        import json
+
+        rows = [r.to_dict() for r in results]
+        (out / "speed.json").write_text(json.dumps(rows, indent=2, default=float))
 
 
 @bench_app.command("live")

@@ -230,6 +230,15 @@ class CNNLocalizer:
             self.clutter_rates()
 
     @property
+    def on_device(self) -> bool:
+        """Whether frames go to positions all on the backend's device (a GPU backend, fast mode).
+
+        Only the positions then come back to the host; otherwise the maps do, for the host's
+        decoding (see :meth:`_on_device`).
+        """
+        return self._on_device() is not None
+
+    @property
     def temporal_frames(self) -> int:
         """Frames whose evidence the model fuses for each detection (1: single frames)."""
         return self.spec.temporal.frames
