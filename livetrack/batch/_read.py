@@ -328,6 +328,8 @@ def _open_zarr(path: Path, channel: str | int | None, position: str | int | None
         axes = [a["name"].lower() for a in multiscale["axes"]]
         array_path = multiscale["datasets"][0]["path"]
         array = group[array_path]
+        if not isinstance(array, zarr.Array):
+            raise InputError(f"{path}: {key}/{array_path} is not an array")
         sizes = dict(zip(axes, array.shape, strict=True))
         if sizes.get("z", 1) > 1:
             raise InputError(f"{path}: Z stacks are not tracked (axes {''.join(axes)})")

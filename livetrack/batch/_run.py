@@ -22,7 +22,7 @@ import pandas as pd
 
 from livetrack._errors import InputError, LivetrackError
 from livetrack._extras import needs_extra
-from livetrack.batch._chunks import Chunk, overlap_frames, plan_chunks
+from livetrack.batch._chunks import BATCH_FRAMES, Chunk, overlap_frames, plan_chunks
 from livetrack.batch._locate import LocateSpec, auto_choice, locate_chunk
 from livetrack.batch._manifest import Manifest, write_atomic
 from livetrack.batch._read import (
@@ -33,11 +33,21 @@ from livetrack.batch._read import (
     open_movies,
 )
 
-__all__ = ["DEFAULT_CHUNK_FRAMES", "FORMATS", "BatchReport", "local_client", "track_many"]
+__all__ = [
+    "CHUNK_BYTES",
+    "DEFAULT_CHUNK_FRAMES",
+    "FORMATS",
+    "BatchReport",
+    "local_client",
+    "track_many",
+]
 
-#: Core frames per chunk by default: a 512 x 512 uint16 chunk is 128 MiB as read, a few
-#: times that as the CNN's float32 input and maps; long enough that the overlap costs ~6 %.
+#: Core frames per chunk by default: long enough that the overlap (8 frames each side)
+#: costs ~6 % more localization ...
 DEFAULT_CHUNK_FRAMES = 256
+#: ... but fewer for large frames: a chunk's frames as float32 (the localizer's working
+#: copy; the network's maps are a few times that) stay within this many bytes.
+CHUNK_BYTES = 256 * 2**20
 #: Output formats: file suffix by name.
 FORMATS = {"csv": ".csv", "parquet": ".parquet"}
 
@@ -181,7 +191,8 @@ def track_many(
         The channel to track (name or index; needed where a file has several) and the
         position (name or index; None: every position, each as a movie of its own).
     chunk_frames
-        Core frames per time chunk; 0: each movie in one piece.
+        Core frames per time chunk (fewer for frames so large that a chunk would exceed
+        :data:`CHUNK_BYTES` as float32); 0: each movie in one piece.
     format : {"csv", "parquet"}
         Output format.
     n_workers, worker_memory
@@ -241,7 +252,11 @@ def track_many(
             if manifest.is_done(movie.name, stamp):
                 report.skipped.append(movie.name)
                 continue
-            chunks = plan_chunks(movie.n_frames, chunk_frames, overlap_frames(spec.temporal_window))
+            chunks = plan_chunks(
+                movie.n_frames,
+                _chunk_size(movie, chunk_frames),
+                overlap_frames(spec.temporal_window),
+            )
             runs.append(_MovieRun(movie, chunks))
     if runs:
         own = client is None
@@ -269,6 +284,14 @@ def track_many(
     manifest.save()
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _chunk_size(movie: Movie, chunk_frames: int) -> int:
+    """Core frames per chunk: ``chunk_frames``, fewer where the frames are large (0: whole)."""
+    if chunk_frames == 0:
+        return 0
+    fitting = CHUNK_BYTES // (4 * movie.shape[0] * movie.shape[1])
+    return max(BATCH_FRAMES, min(chunk_frames, fitting))
 
 
 def _check_spec(spec: LocateSpec) -> None:
