@@ -52,6 +52,7 @@ __all__ = [
     "LocalizerName",
     "backend_names",
     "backend_unavailable",
+    "check_backend",
     "choose_backend",
     "localizer_kinds",
     "localizer_syntax",
@@ -263,6 +264,24 @@ def backend_unavailable(name: str) -> str | None:
     return entry.unavailable()
 
 
+def check_backend(name: str) -> None:
+    """Raise a one-line error where the backend ``name`` is unknown or cannot run here.
+
+    ``"auto"`` always passes (it takes whatever runs). Commands call it before they start
+    anything slow, so ``--backend cuda`` on a machine without a GPU fails at once.
+
+    Raises
+    ------
+    InputError
+        ``backend 'cuda' cannot run here: no CUDA device (...)``, or an unknown name.
+    """
+    if name == "auto":
+        return
+    why_not = backend_unavailable(name)
+    if why_not is not None:
+        raise InputError(f"backend {name!r} cannot run here: {why_not}")
+
+
 def make_backend(spec: ModelSpec, backend: str | InferenceBackend = "auto") -> InferenceBackend:
     """Create the backend ``backend`` for ``spec``.
 
@@ -284,9 +303,7 @@ def make_backend(spec: ModelSpec, backend: str | InferenceBackend = "auto") -> I
         raise InputError(f"backend must be a name or a Backend, got {type(backend).__name__}")
     if backend == "auto":
         return _make_auto(spec)
-    why_not = backend_unavailable(backend)
-    if why_not is not None:
-        raise InputError(f"backend {backend!r} cannot run here: {why_not}")
+    check_backend(backend)
     return _BACKENDS[backend].factory(spec)
 
 

@@ -81,6 +81,7 @@ def test_protocol_and_registry_names_are_pinned():
         "LocalizerName",
         "backend_names",
         "backend_unavailable",
+        "check_backend",
         "choose_backend",
         "localizer_kinds",
         "localizer_syntax",

@@ -35,15 +35,15 @@ from livetrack._extras import require
 PHOTONS = 500.0
 
 
-def make_localizer(kind: str) -> Any:
+def make_localizer(kind: str, backend: str = "onnxruntime") -> Any:
     """Build a live localizer from a registry name (``"centroid"``, ``"cnn:spots:int8:fast"``).
 
-    See :mod:`livetrack.registry`; the CNN runs on fp32 ONNX Runtime unless the name names
-    a backend, and a name asking for later frames (``:t<k>``) is an error.
+    See :mod:`livetrack.registry`; the CNN runs on ``backend`` (fp32 ONNX Runtime by default)
+    unless the name names one, and a name asking for later frames (``:t<k>``) is an error.
     """
     from livetrack.registry import make_localizer as from_registry
 
-    return from_registry(kind, backend="onnxruntime", live=True)
+    return from_registry(kind, backend=backend, live=True)
 
 
 def _core(size: int, rate_hz: float | None, replay: int) -> Any:
@@ -244,6 +244,7 @@ def run_live(
     progress: Callable[[str], None] | None = None,
     build_model: str | None = "spots",
     viewer: bool = True,
+    backend: str = "onnxruntime",
 ) -> dict:
     """Throughput, the highest sustained rate, and optionally a soak, per localizer.
 
@@ -269,6 +270,8 @@ def run_live(
         Measure last what the live viewer costs the first localizer, and its display rate
         with 1,000 tracks (:func:`run_viewer_bench`; offscreen Qt without a display);
         skipped with a note where the viewer extra is missing.
+    backend : str
+        The CNN's backend where a name names none (``"auto"``, ``"cuda"``, ...).
 
     Returns
     -------
@@ -286,7 +289,7 @@ def run_live(
         default, adaptive = build["default_s"], build["adaptive_s"]
         say(f"live Tracker built in {default:.2f} s ({adaptive:.2f} s adaptive)")
     for kind in kinds:
-        loc = make_localizer(kind)
+        loc = make_localizer(kind, backend)
         name = localizer_name(loc)
         say(f"== {kind}: {name}")
         loc.locate(np.zeros((size, size), np.uint16) + 100)  # warm up
@@ -316,7 +319,7 @@ def run_live(
         report["results"][kind] = entry
     if viewer and kinds:
         # Last: the Qt application it starts stays for the rest of the process.
-        found = run_viewer_bench(kinds[0], size, seconds=seconds, progress=say)
+        found = run_viewer_bench(kinds[0], size, seconds=seconds, progress=say, backend=backend)
         if found is not None:
             report["viewer"] = found
     return report
@@ -681,6 +684,7 @@ def run_viewer_bench(
     repeats: int = 2,
     seconds: float = 4.0,
     progress: Callable[[str], None] | None = None,
+    backend: str = "onnxruntime",
 ) -> dict | None:
     """Measure the viewer's cost to the tracker (``kind``'s localizer) and its display rate.
 
@@ -695,7 +699,7 @@ def run_viewer_bench(
         return None
     from livetrack.pipeline import localizer_name
 
-    loc = make_localizer(kind)
+    loc = make_localizer(kind, backend)
     loc.locate(np.zeros((size, size), np.uint16) + 100)  # warm up
     say(f"== viewer: tracker {localizer_name(loc)} on {size}x{size}, camera free-running")
     cost = viewer_cost(loc, size, n_frames, repeats, seconds, progress=say)

@@ -162,7 +162,7 @@ def speed(
         if why is None:
             backends.append(name)
         elif backend and name in backend:
-            raise InputError(f"backend {name!r} cannot run here: {why}")
+            registry.check_backend(name)
         else:
             print(f"livetrack: bench speed leaves out {name!r}: {why}", file=sys.stderr)
     results = measure_speed(
@@ -198,6 +198,15 @@ def live(
         ),
     ] = None,
     size: Annotated[int, typer.Option(help="Frame size (square), pixels.")] = 512,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="The CNN's backend where a localizer name names none: auto or one of "
+            f"{', '.join(registry.backend_names())}.",
+        ),
+    ] = "onnxruntime",
     rates: Annotated[
         str, typer.Option(help="Camera rates to try, Hz, comma separated.")
     ] = "10,15,20,30,45,60,80,100",
@@ -237,6 +246,8 @@ def live(
     if not rate_list or min(rate_list) <= 0:
         raise InputError(f"--rates must be positive numbers separated by commas, got {rates!r}")
 
+    registry.check_backend(backend)
+
     def progress(message: str) -> None:
         print(f"  … {message}", file=sys.stderr, flush=True)
 
@@ -249,6 +260,7 @@ def live(
         soak_rate=soak_rate,
         progress=progress,
         viewer=viewer,
+        backend=backend,
     )
     print(live_markdown(report))
     if json_out is not None:

@@ -30,12 +30,16 @@ _MEMORY = 5
 _MASS_FRACTION = 0.3
 
 
-def _localizer(kind: str, model: str) -> Any:
+def _localizer(kind: str, model: str, backend: str = "auto") -> Any:
     from livetrack.pipeline import default_localizer
 
-    if kind in ("auto", "cnn"):
+    if kind in ("auto", "cnn") and backend == "auto":
         return default_localizer(model)
-    return registry.make_localizer(kind, live=True)
+    if kind in ("auto", "cnn"):
+        options = {} if model == "auto" else {"model": model}
+        name = "auto" if model == "auto" else "cnn"
+        return registry.make_localizer(name, backend=backend, live=True, **options)
+    return registry.make_localizer(kind, backend=backend, live=True)
 
 
 def _search_range_px(diffusion_um2_per_frame: float, pixel_size_um: float) -> float:
@@ -114,6 +118,13 @@ def demo(
         ),
     ] = "auto",
     size: Annotated[int, typer.Option(help="Camera width and height in pixels.")] = 512,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="The CNN's inference backend: auto (TensorRT, CUDA, ONNX Runtime, PyTorch: "
+            f"the first that runs here) or one of {', '.join(registry.backend_names())}."
+        ),
+    ] = "auto",
     exposure_ms: Annotated[
         float, typer.Option(help="Camera exposure (sets the frame rate).")
     ] = 40.0,
@@ -148,6 +159,7 @@ def demo(
     if frames < 1:
         raise InputError(f"--frames must be >= 1, got {frames}")
     registry.parse_localizer(localizer)  # an unknown name fails before the microscope starts
+    registry.check_backend(backend)  # so does a backend that cannot run here
     if size < 16:
         raise InputError(f"--size must be >= 16, got {size}")
     window = _use_window(headless, screenshot)
@@ -166,9 +178,9 @@ def demo(
     pixel_size = core.getPixelSizeUm()
     requested_exposure_ms = exposure_ms
     if adapt:
-        loc, exposure_ms, path_note = _adapt(core, localizer, model, exposure_ms, window)
+        loc, exposure_ms, path_note = _adapt(core, localizer, model, exposure_ms, window, backend)
     else:
-        loc, path_note = _localizer(localizer, model), "as given (--no-adapt)"
+        loc, path_note = _localizer(localizer, model, backend), "as given (--no-adapt)"
     search_range = _search_range_px(core.microscope.diffusion_um2_per_frame, pixel_size)
     linker = Linker(search_range_px=search_range, memory=_MEMORY)
     min_mass = _min_mass(loc, core.sample, exposure_ms)
@@ -265,7 +277,7 @@ def demo(
 
 
 def _adapt(
-    core: Any, localizer: str, model: str, exposure_ms: float, window: bool
+    core: Any, localizer: str, model: str, exposure_ms: float, window: bool, backend: str = "auto"
 ) -> tuple[Any, float, str]:
     """Time the inference paths, print what was measured and chosen, set the camera's rate.
 
@@ -276,7 +288,7 @@ def _adapt(
 
     from livetrack.cli._demo_adapt import path_options, plan_demo
 
-    options = path_options(localizer, model)
+    options = path_options(localizer, model, backend)
     infer_log = logging.getLogger("livetrack.infer")
     level = infer_log.level
     # Each timed AutoLocalizer logs its choice; the one that runs logs it again below.

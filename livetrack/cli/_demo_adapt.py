@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,15 @@ class PathOption:
     requires_model : str or None
         Offered only where the first path runs this network (``AutoLocalizer`` chooses its
         network on the first frame: ``spots-fast`` replaces ``spots``, not ``rings``).
+    backend : str
+        The CNN's backend where the name names none (the demo's ``--backend``).
     """
 
     label: str
     name: str
     model: str | None = None
     requires_model: str | None = None
+    backend: str = "auto"
 
     def build(self) -> Any:
         """Build the localizer (a fresh one, with its own per-stream state)."""
@@ -88,16 +91,19 @@ class PathOption:
             # The CNN's CPU engine: a clear one-line error, as default_localizer gives.
             require("onnxruntime", "the CNN localizer")
         options = {} if self.model is None else {"model": self.model}
-        return registry.make_localizer(self.name, live=True, **options)
+        return registry.make_localizer(self.name, backend=self.backend, live=True, **options)
 
 
-def path_options(localizer: str, model: str) -> list[PathOption]:
+def path_options(localizer: str, model: str, backend: str = "auto") -> list[PathOption]:
     """Return the paths the demo tries, the most accurate first.
 
     Parameters
     ----------
     localizer, model : str
         The demo's ``--localizer`` and ``--model``.
+    backend : str
+        The demo's ``--backend``: the CNN's backend where a path names none (the int8 paths
+        name ONNX Runtime's int8 export).
 
     Returns
     -------
@@ -110,7 +116,11 @@ def path_options(localizer: str, model: str) -> list[PathOption]:
         ``cnn:spots:int8:fast``) is run as named: only the camera rate may change.
     """
     if localizer not in ("auto", "cnn"):
-        return [PathOption(localizer, localizer)]
+        return [PathOption(localizer, localizer, backend=backend)]
+    return [replace(o, backend=backend) for o in _cnn_paths(model)]
+
+
+def _cnn_paths(model: str) -> list[PathOption]:
     if model == "auto":
         return [
             PathOption("accurate", "auto"),

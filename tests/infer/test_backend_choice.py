@@ -114,14 +114,36 @@ def movie(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("command", ["locate", "track"])
-def test_the_command_line_says_why_and_exits_1(machine, movie, tmp_path, command, capsys):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["locate", "{movie}", "-o", "{out}"],
+        ["track", "{movie}", "-o", "{out}"],
+        ["demo", "--headless", "-n", "2", "-o", "{out}"],
+        ["bench", "speed", "--frames", "1"],
+        ["bench", "live", "--no-viewer"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_every_inferring_command_says_why_and_exits_1(machine, movie, tmp_path, args, capsys):
+    out = tmp_path / "out.csv"
+    args = [a.format(movie=movie, out=out) for a in args]
     with pytest.raises(SystemExit) as info:
-        main([command, str(movie), "-o", str(tmp_path / "out.csv"), "--backend", "cuda"])
+        main([*args, "--backend", "cuda"])
     assert info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"livetrack: error: backend 'cuda' cannot run here: {NO_GPU}"]
-    assert not (tmp_path / "out.csv").exists()
+    assert not out.exists()
+
+
+def test_the_demo_paths_take_the_backend():
+    from livetrack.cli._demo_adapt import path_options
+
+    assert {o.backend for o in path_options("auto", "auto", "cuda")} == {"cuda"}
+    assert [o.backend for o in path_options("centroid", "auto")] == ["auto"]
+    int8 = next(o for o in path_options("cnn", "spots", "cuda") if o.name == "cnn:int8")
+    # A path that names its backend keeps it: int8 is ONNX Runtime's.
+    assert registry.parse_localizer(int8.name).backend == "onnxruntime-int8"
 
 
 def test_the_command_line_needs_no_monkeypatching_to_say_why(movie, tmp_path):
