@@ -235,7 +235,7 @@ def choose_backend(exclude: tuple[str, ...] = ()) -> tuple[str, str]:
     InputError
         None of them can run.
     """
-    skipped = []
+    skipped: list[str] = []
     for name in AUTO_ORDER:
         entry = _BACKENDS.get(name)
         if entry is None:

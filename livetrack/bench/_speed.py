@@ -139,7 +139,11 @@ def time_cnn(
             loc.locate(frames[i % len(frames)])
         else:
             loc.locate_stack(_cycle(frames, i * batch, batch))
-    total, norm, infer, dec, counts = [], [], [], [], []
+    total: list[float] = []
+    norm: list[float] = []
+    infer: list[float] = []
+    dec: list[float] = []
+    counts: list[float] = []
     h, w = frames.shape[1:]
     staged = batch == 1 and not loc.on_device
     for i in range(0, n_timed, batch):
