@@ -94,8 +94,10 @@ def test_corrupt_file_fails_alone_and_rerun_skips_what_is_done(client, movies, t
     assert third.done == ["second"] and third.skipped == ["first"]
 
 
-def test_interrupted_run_keeps_the_movies_it_finished(client, movies, tmp_path):
+def test_interrupted_run_keeps_the_movies_it_finished(client, movies, tmp_path, make_frames):
     paths, _ = movies
+    # The second movie is long: its 20 chunks are still running when the first is done.
+    tifffile.imwrite(paths[1], make_frames(80, seed=5), photometric="minisblack")
     out = tmp_path / "out"
 
     def interrupt(name, frames):
