@@ -200,3 +200,22 @@ def test_frames_without_particles_give_an_empty_table():
     out = loc.locate(np.full((64, 64), 100, np.uint16))
     assert len(out) == 0
     assert list(out.columns) == ["frame", "x", "y", "prob", "sigma_x", "sigma_y", "mass"]
+
+
+def test_the_fp16_network_agrees_within_a_hundredth_of_a_pixel():
+    # The CUDA backend's half-precision weights and activations, run by torch on the CPU.
+    from scipy.spatial import cKDTree
+
+    spec = load_model("spots-fast")
+    frames = benchmark_frames((128, 128), n_frames=2, n_particles=40)
+    ref = CNNLocalizer(spec, backend="onnxruntime", refine=False).locate_stack(frames)
+    backend = CudaBackend(spec, device="cpu", fp16=True)
+    assert next(backend._net.parameters()).dtype == torch.float16
+    got = CNNLocalizer(spec, backend=backend, refine=False).locate_stack(frames)
+    # A detection at the threshold may fall either side of it in half precision.
+    assert len(ref) > 20 and abs(len(got) - len(ref)) <= 1
+    dist, _ = cKDTree(got[["x", "y"]].to_numpy()).query(ref[["x", "y"]].to_numpy())
+    matched = dist[dist < 0.5]
+    assert len(matched) >= len(ref) - 1
+    assert np.median(matched) < 0.002
+    assert matched.max() < 0.01
