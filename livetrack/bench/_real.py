@@ -125,6 +125,10 @@ USER_PARAMS: dict[str, UserParams] = {
     "brightfield rings": UserParams(diameter_px=9, minmass=250.0),
     # Dark dips 3-4 px wide: masses (inverted) 52-200 against at most 40.
     "dark colloids": UserParams(diameter_px=5, minmass=45.0, invert=True),
+    # Spots about 5 px wide among rods and blobs: the histogram thins out at 250-350
+    # (20 features in five frames) between the noise below 200 and the spots and rods
+    # above 350.
+    "cluttered spots": UserParams(diameter_px=7, minmass=300.0),
 }
 
 

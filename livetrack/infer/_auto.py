@@ -35,7 +35,7 @@ from livetrack.localize import (
     stripe_profiles,
     window_stack,
 )
-from livetrack.model import empty_table, frame_statistics, scale_noise
+from livetrack.model import CORRELATED_NOISE_RATIO, empty_table, frame_statistics, scale_noise
 
 __all__ = [
     "AutoChoice",
@@ -52,8 +52,6 @@ log = logging.getLogger("livetrack.infer")
 _LARGEST_SIGMA = 2.5
 #: Scale the network sees binned particles at: the middle of its training range.
 _TARGET_SIGMA = 1.5
-#: Noise at the particles' scale above this multiple of the pixel noise counts as correlated.
-_CORRELATED = 1.25
 #: A gap in detection strength that separates clutter from particles: a ratio of at least
 #: this between consecutive strengths ...
 _GAP_RATIO = 3.0
@@ -235,7 +233,7 @@ def choose_auto(
         polarity=polarity,
         sigma_px=float(sigma),
         bin_factor=int(factor),
-        noise_scale_px=net_sigma if correlation > _CORRELATED else None,
+        noise_scale_px=net_sigma if correlation > CORRELATED_NOISE_RATIO else None,
         correlation=correlation,
         measured=measured is not None,
         ring_contrast=measured.ring_contrast if measured is not None else float("nan"),

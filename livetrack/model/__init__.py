@@ -41,6 +41,7 @@ from livetrack.model._io import (
     user_models_dir,
 )
 from livetrack.model._normalize import (
+    CORRELATED_NOISE_RATIO,
     NormalizationConfig,
     frame_statistics,
     normalize_frame,
@@ -53,6 +54,7 @@ from livetrack.model._temporal import CausalStream, fuse_logits, neighbour_indic
 __all__ = [
     "COLUMNS",
     "CORNER_BINS",
+    "CORRELATED_NOISE_RATIO",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MAP_CHANNELS",

@@ -18,6 +18,11 @@ import numpy as np
 #: 1 / Phi^-1(3/4): turns a median absolute deviation into a Gaussian standard deviation.
 _MAD_TO_STD = 1.4826
 
+#: Noise at the particles' scale above this many times the pixel noise marks a frame's noise
+#: as spatially correlated; it is then normalized at that scale (``--model auto`` and the
+#: training patches that look like real video follow the same rule).
+CORRELATED_NOISE_RATIO = 1.25
+
 
 @dataclass(frozen=True)
 class NormalizationConfig:

@@ -76,6 +76,19 @@ class DataConfig:
         Fraction of patches from an EMCCD (EM gain 50--300).
     norm_jitter : float
         Relative jitter applied to the normalization scale (robustness to its estimate).
+    halo_fraction : float
+        Fraction of spot patches whose particles are large spheres seen at the network's
+        scale (binned, as ``--model auto`` shows them): a bright core inside a faint dark
+        halo (:class:`livetrack.simulate.RingPSF` with a tight envelope, core sigma
+        about 1.1--2.6 px).
+    realism_fraction : float
+        Fraction of patches (sequences) that look like real video rather than a camera's
+        raw counts: out-of-focus blobs and elongated distractors (never labelled), camera
+        smoothing, correlated noise, block compression, 8-bit conversion with an unknown
+        gain (saturating bright centres), burned-in text and scale bars. Each is drawn
+        independently (see ``livetrack.train._realism``). Such patches are normalized as
+        ``--model auto`` normalizes such video: by the noise at the particles' scale where
+        it exceeds the pixel noise by 25 %.
     """
 
     patch_px: int = 64
@@ -100,6 +113,8 @@ class DataConfig:
     read_noise_e: tuple[float, float] = (0.0, 3.0)
     em_fraction: float = 0.1
     norm_jitter: float = 0.1
+    halo_fraction: float = 0.0
+    realism_fraction: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
-from livetrack.model import frame_statistics
+from livetrack.model import CORRELATED_NOISE_RATIO, frame_statistics, scale_noise
 from livetrack.train._config import DataConfig, TemporalTrainConfig
+from livetrack.train._realism import degrade, distractor_photons, draw_realism
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 def _draw_psf(cfg: DataConfig, rng: np.random.Generator) -> Any:
     from livetrack.simulate import AiryPSF, GaussianPSF, RingPSF
 
+    if cfg.psf != "ring" and cfg.halo_fraction > 0 and rng.random() < cfg.halo_fraction:
+        # A large sphere binned to the network's scale: J0's core under a tight envelope
+        # leaves a dark halo 0.08-0.24 of the core deep, as microspheres in brightfield show.
+        radius = float(rng.uniform(3.0, 7.0))
+        envelope = radius * float(rng.uniform(0.55, 1.0))
+        return RingPSF(radius_px=radius, contrast=1.0, envelope_px=envelope, supersample=2)
     if cfg.psf == "ring":
         radius = float(rng.uniform(*cfg.ring_radius_px))
         envelope = radius * float(rng.uniform(*cfg.ring_envelope_ratio))
@@ -110,6 +118,17 @@ def _illumination_field(
     return mult, texture
 
 
+def _scale_px(psf: Any) -> float:
+    """Return the Gaussian sigma that ``--model auto`` measures for a particle image model."""
+    from livetrack.simulate import AiryPSF, RingPSF
+
+    if isinstance(psf, RingPSF):
+        return 0.37 * psf.radius_px  # J0's core: 1 - (3.83 r / R)^2 / 4 ~ exp(-r^2 / 2s^2)
+    if isinstance(psf, AiryPSF):
+        return 0.42 * psf.radius_px
+    return float(psf.sigma_px)
+
+
 def simulate_patch(cfg: DataConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Simulate one raw camera patch.
 
@@ -145,6 +164,22 @@ def simulate_sequence(
     xys : list of numpy.ndarray
         Per frame ``(N, 2)`` (x, y) of the particles whose centre is inside the patch.
     """
+    images, xys, _ = _simulate(cfg, rng, frames, diffusion_px2, static_fraction)
+    return images, xys
+
+
+def _simulate(
+    cfg: DataConfig,
+    rng: np.random.Generator,
+    frames: int,
+    diffusion_px2: tuple[float, float] = (0.01, 3.0),
+    static_fraction: float = 0.2,
+) -> tuple[np.ndarray, list[np.ndarray], float | None]:
+    """Simulate as :func:`simulate_sequence` does, plus the particles' scale.
+
+    The scale is returned (else None) where the sequence looks like real video: its noise
+    is then normalized at that scale, as ``--model auto`` does.
+    """
     from livetrack.simulate import photons_for_snr, render_frame
 
     p = cfg.patch_px
@@ -162,6 +197,11 @@ def simulate_sequence(
     bg = _log_uniform(rng, *cfg.background_photons_log)
     amp = np.asarray(photons_for_snr(_draw_snr(cfg, rng, n), bg, psf), dtype=np.float64)
     mult, texture = _illumination_field(cfg, rng, p)
+    realism = None
+    background = bg * texture
+    if cfg.realism_fraction > 0 and rng.random() < cfg.realism_fraction:
+        realism = draw_realism(rng, p)
+        background = background + distractor_photons(realism, rng, p, bg)
     camera = _draw_camera(cfg, rng)
     still = frames == 1 or rng.random() < static_fraction
     step = 0.0 if still else math.sqrt(2.0 * _log_uniform(rng, *diffusion_px2))
@@ -182,10 +222,29 @@ def simulate_sequence(
         if frames > 1:
             # The patch's own flicker is in ``mult``; the frames flicker around it.
             m = mult * max(0.1, 1.0 + 0.5 * cfg.flicker_std * float(rng.standard_normal()))
-        images[k] = render_frame((p, p), xs[k], ys[k], amp, psf, bg * texture, m, camera, rng)
+        images[k] = render_frame((p, p), xs[k], ys[k], amp, psf, background, m, camera, rng)
         inside = (xs[k] >= -0.5) & (xs[k] < p - 0.5) & (ys[k] >= -0.5) & (ys[k] < p - 0.5)
         xys.append(np.column_stack([xs[k][inside], ys[k][inside]]))
-    return images, xys
+    if realism is None:
+        return images, xys, None
+    images, covered = degrade(images, realism, rng, frame_statistics(images[c], 1)[1])
+    if covered.any():
+        # A particle under burned-in text cannot be seen: it is no target there.
+        near = ndimage.binary_dilation(covered, iterations=2)
+        for k, xy in enumerate(xys):
+            ij = np.clip(np.rint(xy[:, ::-1]).astype(int), 0, p - 1)
+            xys[k] = xy[~near[ij[:, 0], ij[:, 1]]]
+    return images, xys, _scale_px(psf)
+
+
+def _video_noise(image: np.ndarray, pixel_noise: float, scale_px: float) -> float:
+    """Return the noise ``--model auto`` divides a video frame by.
+
+    That is the noise at the particles' scale where it exceeds the pixel noise by
+    :data:`CORRELATED_NOISE_RATIO` (spatially correlated noise), else the pixel noise.
+    """
+    correlated = scale_noise(image, scale_px) > CORRELATED_NOISE_RATIO * pixel_noise
+    return frame_statistics(image, 4, scale_px)[1] if correlated else pixel_noise
 
 
 def target_maps(
@@ -282,12 +341,14 @@ def make_batch(
     weight = np.empty((n, h, w), np.float32)
     truth = []
     for b in range(batch_size):
-        sequence, xys = simulate_sequence(
+        sequence, xys, scale = _simulate(
             cfg, rng, frames, temporal.diffusion_px2, temporal.static_fraction
         )
         for k, (image, xy) in enumerate(zip(sequence, xys, strict=True)):
             i = b * frames + k
             bg, noise = frame_statistics(image)
+            if scale is not None:
+                noise = _video_noise(image, noise, scale)
             jitter = 1.0 + cfg.norm_jitter * float(rng.uniform(-1.0, 1.0))
             images[i, 0] = (image - bg) / (noise * jitter)
             det[i], offset[i], weight[i] = target_maps(
