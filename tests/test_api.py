@@ -27,6 +27,7 @@ def test_public_names_are_pinned():
         "registry",
         "simulate",
         "track",
+        "track_many",
     ]
     for name in livetrack.__all__:
         assert getattr(livetrack, name) is not None
