@@ -44,6 +44,10 @@ class MicroscopeOptions:
         True sample-plane size of a camera pixel.
     rotation_deg
         True rotation of the camera axes relative to the stage axes.
+    flip_x
+        True when the camera's x axis is mirrored against the stage (a flip in
+        the light path): the camera-to-stage map is then
+        ``pixel_size_um * R(rotation_deg) @ diag(-1, 1)``; hidden as the rotation.
     nominal_pixel_size_um
         Pixel size the core reports (the user's belief); None = the true one.
     n_particles
@@ -80,6 +84,7 @@ class MicroscopeOptions:
     shape: tuple[int, int] = (512, 512)
     pixel_size_um: float = 0.1
     rotation_deg: float = 0.0
+    flip_x: bool = False
     nominal_pixel_size_um: float | None = None
     n_particles: int = 200
     tile_um: float | None = None
@@ -130,6 +135,8 @@ class MicroscopeOptions:
         """Return the true 2x2 matrix taking a camera displacement (px) to a sample one (µm)."""
         t = math.radians(self.rotation_deg)
         rot = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        if self.flip_x:
+            rot = rot @ np.diag([-1.0, 1.0])
         return self.pixel_size_um * rot
 
 

@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 # Command modules, in the order they appear in --help.
-_COMMAND_MODULES = ("_track", "_bench", "_train", "_models", "_demo", "_view")
+_COMMAND_MODULES = ("_track", "_bench", "_train", "_models", "_calibrate", "_demo", "_view")
 
 for _name in _COMMAND_MODULES:
     try:

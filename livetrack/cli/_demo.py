@@ -154,6 +154,13 @@ def demo(
             "--no-adapt runs the rate and localizer as given.",
         ),
     ] = True,
+    camera: Annotated[
+        str | None,
+        typer.Option(
+            help="Camera calibration (livetrack calibrate camera): the localizer sees "
+            "photons; one of another frame size or pixel type is refused.",
+        ),
+    ] = None,
 ) -> None:
     """Start the simulated microscope, track FRAMES frames live and record them to OUT."""
     if frames < 1:
@@ -181,6 +188,13 @@ def demo(
         loc, exposure_ms, path_note = _adapt(core, localizer, model, exposure_ms, window, backend)
     else:
         loc, path_note = _localizer(localizer, model, backend), "as given (--no-adapt)"
+    if camera is not None:
+        from livetrack.calibrate import PhotonLocalizer, load_camera
+
+        cal = load_camera(camera)
+        if cal.header is not None:
+            cal.header.check_frames(np.empty((0, size, size), core.sample.dtype), camera)
+        loc = PhotonLocalizer(loc, cal)
     search_range = _search_range_px(core.microscope.diffusion_um2_per_frame, pixel_size)
     linker = Linker(search_range_px=search_range, memory=_MEMORY)
     min_mass = _min_mass(loc, core.sample, exposure_ms)

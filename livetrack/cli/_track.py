@@ -120,6 +120,13 @@ InvertOpt = Annotated[
         "trackpy's invert; for the CNN it forces the contrast that --model auto decides.",
     ),
 ]
+CameraOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Camera calibration (livetrack calibrate camera): frames are converted to "
+        "photons first (mass in photons); frames of another size or pixel type are refused.",
+    ),
+]
 
 
 def track(
@@ -135,6 +142,7 @@ def track(
     minmass: MinmassOpt = None,
     separation: SeparationOpt = None,
     invert: InvertOpt = False,
+    camera: CameraOpt = None,
     search_range: Annotated[
         float,
         typer.Option(help="Linking search range (px); 0 writes positions without linking."),
@@ -185,6 +193,9 @@ def track(
     if _is_batch(inputs, output, scheduler):
         from livetrack.cli._batch import run_batch
 
+        if camera is not None:
+            raise InputError("--camera applies to one movie at a time; track them one by one")
+
         run_batch(
             inputs,
             output,
@@ -203,7 +214,7 @@ def track(
         )
         return
     _check_output(output)
-    frames = _read(inputs[0])
+    frames = _in_photons(_read(inputs[0]), camera)
     if search_range > 0:
         table = _api.track(
             frames,
@@ -232,6 +243,7 @@ def locate(
     minmass: MinmassOpt = None,
     separation: SeparationOpt = None,
     invert: InvertOpt = False,
+    camera: CameraOpt = None,
 ) -> None:
     """Localize every frame of INPUT and write the positions to OUTPUT, unlinked.
 
@@ -245,9 +257,20 @@ def locate(
     options = _localizer_options(
         method, threshold, refine, temporal_window, diameter, minmass, separation, invert
     )
-    frames = _read(input)
+    frames = _in_photons(_read(input), camera)
     table = _api.locate(frames, model, method=method, backend=backend, **options)
     _write(table, output, len(frames))
+
+
+def _in_photons(frames: Any, camera: str | None) -> Any:
+    """Frames in photons through a camera calibration that fits them (else unchanged)."""
+    if camera is None:
+        return frames
+    from livetrack.calibrate import load_camera
+
+    cal = load_camera(camera)
+    cal.check(frames, camera)
+    return cal.to_photons(frames)
 
 
 def _localizer_options(

@@ -174,11 +174,15 @@ class MapDecoder:
     ) -> None:
         """Refine one frame's detections in place (Gaussian fit or radial symmetry)."""
         x, y = df["x"].to_numpy(), df["y"].to_numpy()
+        # A calibrated model knows its particles' size (livetrack.calibrate): the fit's
+        # window and starting width follow it; other models keep the defaults.
+        size = dict((self.spec.metadata or {}).get("refine") or {})
         if self.spec.refine == "radial":
-            r = _refine.refine_radial(normalized, x, y)
+            half = {"half_px": int(size["half_px"])} if "half_px" in size else {}
+            r = _refine.refine_radial(normalized, x, y, **half)
         else:
             scale = None if camera is None else _refine.photon_scale_from_camera(camera, noise)
-            r = _refine.refine_gaussian(normalized, x, y, scale=scale)
+            r = _refine.refine_gaussian(normalized, x, y, scale=scale, **size)
             # A single-Gaussian fit is pulled by a close neighbour: keep the network there.
             r = _refine.drop_crowded(r, x, y, _refine.CROWDED_PX)
         h, w = normalized.shape
