@@ -21,22 +21,23 @@ def train_command(
         str | None, typer.Option("--device", help="cpu, cuda, cuda:N (default: CUDA if present).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    calibrate_only: Annotated[
+    thresholds_only: Annotated[
         bool,
         typer.Option(
+            "--recalibrate-thresholds",
             "--calibrate-only",
-            help="Keep the trained weights; recalibrate the detection threshold on the "
-            "recipe's validation scenes.",
+            help="Keep the trained weights; choose the detection threshold anew on the "
+            "recipe's validation scenes (--calibrate-only: the former name).",
         ),
     ] = False,
 ) -> None:
     """Train a CNN localizer on simulated data and save it as a model folder."""
-    from livetrack.train import calibrate, load_recipe, train
+    from livetrack.train import load_recipe, recalibrate_thresholds, train
 
     config, text = load_recipe(recipe)
     folder = out if out is not None else Path("runs") / config.name
-    if calibrate_only:
-        spec = calibrate(config, folder)
+    if thresholds_only:
+        spec = recalibrate_thresholds(config, folder)
         typer.echo(f"recalibrated {spec.folder}: threshold {spec.threshold:.2f}")
         _print_validation(spec.metadata["validation"])
         return
@@ -75,7 +76,9 @@ def model_report_command(
 
 def quantize_command(
     model: Annotated[str, typer.Argument(help="Model name (spots, rings) or folder.")] = "spots",
-    frames: Annotated[int, typer.Option(help="Simulated calibration frames.")] = 8,
+    frames: Annotated[
+        int, typer.Option(help="Simulated frames the activation ranges are measured on.")
+    ] = 8,
 ) -> None:
     """Write the model's int8 ONNX export (model.int8.onnx), the fast CPU variant.
 

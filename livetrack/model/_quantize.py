@@ -22,8 +22,11 @@ from livetrack.model._config import ModelSpec
 from livetrack.model._normalize import normalize_frame, pad_batch, soft_clip
 
 
-def calibration_batches(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> list[np.ndarray]:
+def int8_reference_batches(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> list[np.ndarray]:
     """Simulate normalized network inputs covering SNR 2-50 for the model's particle kind.
+
+    ONNX Runtime's static quantization measures the activation ranges on them (its
+    "calibration data": named here for what they are, apart from livetrack.calibrate).
 
     Ring models get ring PSFs of both polarities, spot models Gaussian spots of sigma 1-2 px.
     """
@@ -51,6 +54,10 @@ def calibration_batches(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> li
     return batches
 
 
+#: Former name of :func:`int8_reference_batches`, kept for existing scripts.
+calibration_batches = int8_reference_batches
+
+
 def quantize_model(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> Path:
     """Write ``model.int8.onnx`` beside the model's float ONNX export.
 
@@ -59,9 +66,9 @@ def quantize_model(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> Path:
     spec : ModelSpec
         A loaded model (its folder must be writable).
     n_frames : int
-        Simulated frames used to calibrate the activation ranges.
+        Simulated frames the activation ranges are measured on.
     seed : int
-        Seed of the calibration frames (the result is deterministic).
+        Seed of those frames (the result is deterministic).
 
     Returns
     -------
@@ -77,7 +84,7 @@ def quantize_model(spec: ModelSpec, n_frames: int = 8, seed: int = 0) -> Path:
         quantize_static,
     )
 
-    batches = calibration_batches(spec, n_frames, seed)
+    batches = int8_reference_batches(spec, n_frames, seed)
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:

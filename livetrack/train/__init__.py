@@ -21,6 +21,7 @@ __all__ = [
     "config_from_dict",
     "load_recipe",
     "make_batch",
+    "recalibrate_thresholds",
     "train",
     "write_rates",
     "write_report",
@@ -29,7 +30,9 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The loop imports torch; keep `import livetrack.train` light.
-    if name in ("train", "TrainResult", "calibrate"):
+    # `calibrate` is the former name of `recalibrate_thresholds` (the detection threshold,
+    # not livetrack.calibrate's camera and particles).
+    if name in ("train", "TrainResult", "calibrate", "recalibrate_thresholds"):
         from livetrack.train import _loop
 
         return getattr(_loop, name)

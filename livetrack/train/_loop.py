@@ -1,4 +1,4 @@
-"""The training loop: simulate, step, validate, checkpoint, calibrate, save."""
+"""The training loop: simulate, step, validate, checkpoint, choose the threshold, save."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from livetrack.model import ModelSpec, save_model, soft_clip
 from livetrack.train._config import TrainConfig
 from livetrack.train._data import make_batch
 from livetrack.train._validate import (
-    calibrate_threshold,
+    choose_threshold,
     corner_profile,
     scene_maps,
     score_scenes,
@@ -327,7 +327,7 @@ def _finish(
     localizer = run.localizer(spec)
     profile = _corner_profile(localizer, config)
     stride, gate = config.model.stride, config.validation.gate_px
-    threshold, results = _calibrate(localizer, scenes, stride, gate, profile)
+    threshold, results = _best_threshold(localizer, scenes, stride, gate, profile)
     metadata = {
         "recipe": config.name,
         "train_steps": run.step,
@@ -355,11 +355,11 @@ def _finish(
     )
 
 
-def _calibrate(
+def _best_threshold(
     localizer: Any, scenes: list, stride: int, gate: float, profile: tuple[float, ...] = ()
 ) -> tuple[float, dict[str, dict[str, float]]]:
     outputs = scene_maps(localizer, scenes)
-    return calibrate_threshold(scenes, outputs, stride, gate, profile)
+    return choose_threshold(scenes, outputs, stride, gate, profile)
 
 
 def _corner_profile(localizer: Any, config: TrainConfig) -> tuple[float, ...]:
@@ -368,8 +368,11 @@ def _corner_profile(localizer: Any, config: TrainConfig) -> tuple[float, ...]:
     return corner_profile(localizer, config, n) if config.data.psf == "gaussian" and n else ()
 
 
-def calibrate(config: TrainConfig, model_dir: str | os.PathLike[str]) -> ModelSpec:
-    """Recalibrate a trained model's detection threshold on the recipe's validation scenes.
+def recalibrate_thresholds(config: TrainConfig, model_dir: str | os.PathLike[str]) -> ModelSpec:
+    """Choose a trained model's detection threshold anew on the recipe's validation scenes.
+
+    Also its corner profile and the adaptive threshold's rates. Not
+    :mod:`livetrack.calibrate`, which measures the user's camera, particles and stage.
 
     The threshold and the validation metrics in ``config.json`` are replaced; the weights
     are untouched.
@@ -391,14 +394,14 @@ def calibrate(config: TrainConfig, model_dir: str | os.PathLike[str]) -> ModelSp
     from livetrack.infer import CNNLocalizer
     from livetrack.model import load_model, load_net
 
-    require("torch", "recalibration")
+    require("torch", "threshold recalibration")
     spec = load_model(model_dir)
     net = load_net(spec)
     torch_threads(config.optim.threads)
     scenes = validation_scenes(config)
     localizer = CNNLocalizer(spec, backend=_NetBackend(net, "cpu"), threshold=0.5, refine=False)
     profile = _corner_profile(localizer, config)
-    threshold, results = _calibrate(
+    threshold, results = _best_threshold(
         localizer, scenes, spec.stride, config.validation.gate_px, profile
     )
     metadata = {**spec.metadata, "validation_threshold_grid_best": threshold}
@@ -410,6 +413,10 @@ def calibrate(config: TrainConfig, model_dir: str | os.PathLike[str]) -> ModelSp
     # The rates depend on the corner profile just measured: store them anew.
     write_rates(spec)
     return spec
+
+
+#: Former name of :func:`recalibrate_thresholds`, kept for existing scripts.
+calibrate = recalibrate_thresholds
 
 
 def torch_threads(n: int) -> None:

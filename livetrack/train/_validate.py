@@ -1,4 +1,4 @@
-"""Validation scenes, scoring and detection-threshold calibration during training."""
+"""Validation scenes, scoring and the choice of the detection threshold during training."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 from livetrack.model import decode_maps
 from livetrack.train._config import TrainConfig
 
-#: Thresholds tried when calibrating the detection threshold.
+#: Thresholds tried when choosing the detection threshold.
 THRESHOLD_GRID = tuple(np.round(np.arange(0.1, 0.951, 0.05), 3))
 
 
@@ -154,7 +154,7 @@ def _normalized_errors(truth: pd.DataFrame, pred: pd.DataFrame, gate: float, mat
     return np.concatenate(out) if out else np.empty(0)
 
 
-def calibrate_threshold(
+def choose_threshold(
     scenes: list[Scene],
     outputs: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     stride: int,
@@ -177,6 +177,10 @@ def calibrate_threshold(
         if mean_j > best[0] + 1e-9:
             best = (mean_j, float(t), res)
     return best[1], best[2]
+
+
+#: Former name of :func:`choose_threshold`, kept for existing scripts.
+calibrate_threshold = choose_threshold
 
 
 def summarize(results: dict[str, dict[str, float]]) -> tuple[float, float]:
