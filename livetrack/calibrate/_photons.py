@@ -29,14 +29,17 @@ class PhotonLocalizer:
         ``frames_ahead`` are passed through where it has them.
     camera : CameraCalibration
         The camera's calibration.
+    check : bool
+        Check the first frame against the calibration (False where the caller checked the
+        camera already and may hand smaller test images first, as the demo does).
     """
 
-    def __init__(self, localizer: Any, camera: CameraCalibration) -> None:
+    def __init__(self, localizer: Any, camera: CameraCalibration, check: bool = True) -> None:
         if not isinstance(camera, CameraCalibration):
             raise InputError(f"camera must be a CameraCalibration, got {type(camera).__name__}")
         self.localizer = localizer
         self.camera = camera
-        self._checked = False
+        self._checked = not check
         self.frames_ahead = int(getattr(localizer, "frames_ahead", 0))
         # The wrapped localizer's own model name, for headers and reports.
         self.spec = getattr(localizer, "spec", None)

@@ -194,7 +194,8 @@ def demo(
         cal = load_camera(camera)
         if cal.header is not None:
             cal.header.check_frames(np.empty((0, size, size), core.sample.dtype), camera)
-        loc = PhotonLocalizer(loc, cal)
+        # Checked here against the camera; the localizer also sees smaller test images.
+        loc = PhotonLocalizer(loc, cal, check=False)
     search_range = _search_range_px(core.microscope.diffusion_um2_per_frame, pixel_size)
     linker = Linker(search_range_px=search_range, memory=_MEMORY)
     min_mass = _min_mass(loc, core.sample, exposure_ms)

@@ -152,3 +152,22 @@ def test_track_refuses_a_camera_of_another_frame_size(stacks, tmp_path, rng, env
     expected = f"livetrack: error: camera calibration {cal} is for 64x64 frames, got 80x80"
     assert out.stderr.strip() == expected
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_demo_refuses_a_camera_of_another_frame_size(stacks, tmp_path, env):
+    out = run_cli("calibrate", "camera", *stacks, "-o", str(tmp_path / "camera.json"), env=env)
+    assert out.returncode == 0, out.stderr
+    demo = (
+        "demo",
+        "--headless",
+        "-n",
+        "2",
+        "--size",
+        "96",
+        "--no-adapt",
+        "-o",
+        str(tmp_path / "d"),
+    )
+    out = run_cli(*demo, "--camera", str(tmp_path / "camera.json"), env=env)
+    assert out.returncode == 1
+    assert out.stderr.strip().endswith("is for 64x64 frames, got 96x96")

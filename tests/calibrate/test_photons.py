@@ -35,3 +35,10 @@ def test_a_wrapped_localizer_sees_photons_and_refuses_another_camera():
         other.locate(np.zeros((32, 32), np.uint16) + 200)
     with pytest.raises(InputError, match="CameraCalibration"):
         PhotonLocalizer(inner, camera)
+
+
+def test_a_caller_that_checked_the_camera_may_skip_the_first_frame_check():
+    header = CalibrationHeader("camera", frame_shape=(64, 64), pixel_type="uint16")
+    cal = CameraCalibration(2.0, 100.0, 2.0, header=header)
+    wrapped = PhotonLocalizer(make_localizer("centroid", diameter_px=7), cal, check=False)
+    assert wrapped.locate(np.full((32, 32), 100, np.uint16)).empty  # a small test image
