@@ -17,6 +17,7 @@ load (contention from other processes spoils the ratios: run it on an idle machi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -191,10 +192,13 @@ def overhead(args: argparse.Namespace, tmp: Path) -> None:
         client.close()
         cluster.close()
     a, b = statistics.median(local), statistics.median(cluster_times)
+    entry = json.loads((tmp / "out" / "manifest.json").read_text())["movies"]["small"]
+    task = entry["seconds"]["locate_tasks"]
     print(
         f"  in-process {a:.3f} s, through the cluster {b:.3f} s (medians of {args.repeats}): "
-        f"ratio {b / a:.3f}; the first run on the cluster (model loading) {first:.2f} s, "
-        f"cluster start {startup:.2f} s  [{load()}]"
+        f"ratio {b / a:.3f}; in the last cluster run the worker's read + locate took "
+        f"{task:.3f} s of {cluster_times[-1]:.3f} s; the first run on the cluster (model "
+        f"loading) {first:.2f} s, cluster start {startup:.2f} s  [{load()}]"
     )
 
 
@@ -206,7 +210,9 @@ def main() -> None:
     parser.add_argument("--movies", type=int, default=4)
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--chunk-frames", type=int, default=32)
+    parser.add_argument(
+        "--chunk-frames", type=int, default=None, help="default: 32; overhead: track_many's"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit-mb", type=float, default=400)
     parser.add_argument("--factor", type=float, default=4.0)
@@ -215,6 +221,10 @@ def main() -> None:
     if args.suite == "overhead":
         # Both sides on one core: the cluster's one worker inherits it.
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    if args.chunk_frames is None:
+        from livetrack.batch import DEFAULT_CHUNK_FRAMES
+
+        args.chunk_frames = DEFAULT_CHUNK_FRAMES if args.suite == "overhead" else 32
     if args.workers is None:
         args.workers = list(range(1, cores + 1)) if args.suite == "scaling" else [1]
     with tempfile.TemporaryDirectory(prefix="livetrack-bench-") as folder:
