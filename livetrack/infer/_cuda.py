@@ -73,7 +73,11 @@ class CudaBackend:
         on_gpu = device.startswith("cuda")
         self.fp16 = (on_gpu and fp16_capable(torch, device)) if fp16 is None else bool(fp16)
         self.graphs = on_gpu if graphs is None else bool(graphs) and on_gpu
-        net = load_net(spec, device=device)
+        from livetrack.model import fold_batchnorm
+
+        # BatchNorm folded into the convolutions (in float32, before any rounding to FP16),
+        # as in the ONNX export: fewer kernels per frame, the graph TensorRT runs.
+        net = fold_batchnorm(load_net(spec, device=device))
         self._net = net.half() if self.fp16 else net
         self.pipeline = DevicePipeline(spec, self._network, device)
         self.device = str(self.pipeline.device)

@@ -79,6 +79,7 @@ __all__ = [
     "find_models",
     "find_peaks",
     "floor_log_sigma",
+    "fold_batchnorm",
     "fp16_onnx",
     "frame_statistics",
     "fuse_logits",
@@ -105,7 +106,13 @@ def __getattr__(name: str) -> Any:
 
         return quantize_model
     # The network needs torch; keep `import livetrack.model` light for ONNX-only use.
-    if name in ("LocalizationNet", "TemporalFusion", "count_parameters", "floor_log_sigma"):
+    if name in (
+        "LocalizationNet",
+        "TemporalFusion",
+        "count_parameters",
+        "floor_log_sigma",
+        "fold_batchnorm",
+    ):
         from livetrack.model import _net
 
         return getattr(_net, name)
