@@ -47,6 +47,8 @@ _MAX_PARTICLES = 300
 _FRAMES = 20
 # Fraction of a movie's pixels at the digitizer's maximum that makes it saturated.
 _SATURATED_FRACTION = 0.01
+# An opposite-contrast lobe this deep (relative to the centre) around a spot is a halo.
+_HALO_DEPTH = -0.1
 # Radial profile bins, in pixels.
 _BIN_PX = 0.5
 
@@ -66,7 +68,8 @@ class ParticleImage:
         Gaussian width of spots (the median fit); for other models the scale-space size.
     ring_radius_px, ring_envelope_px, ring_contrast : float or None
         For rings: radius of the first ring (first extremum of J0), the envelope's
-        standard deviation, and the opposite-lobe depth over the centre (negative).
+        standard deviation, and the opposite-lobe depth over the centre (negative). For a
+        spot in a halo (an out-of-focus microsphere): the halo's radius and depth.
     profile_r_px, profile : tuple of float
         Empirical radially averaged profile, the centre's contrast normalized to 1.
     n_particles : int
@@ -89,6 +92,10 @@ class ParticleImage:
         10th, 50th and 90th percentile of the ISBI SNR (photons only, else NaN).
     fit_quality : float
         Fraction of the averaged profile's variance the chosen model explains.
+    feature_sigma_px : float
+        The particles' scale-space size (the sigma of a Gaussian spot of the same size,
+        :func:`livetrack.localize.measure_feature_scale`): the size a user would see
+        where no model fits.
     header : CalibrationHeader or None
         What the calibration says about itself.
     """
@@ -110,6 +117,7 @@ class ParticleImage:
     ring_radius_px: float | None = None
     ring_envelope_px: float | None = None
     ring_contrast: float | None = None
+    feature_sigma_px: float = float("nan")
     header: CalibrationHeader | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -130,6 +138,7 @@ class ParticleImage:
             "peak_p10_p50_p90": list(self.peak),
             "snr_p10_p50_p90": list(self.snr),
             "fit_quality": self.fit_quality,
+            "feature_sigma_px": self.feature_sigma_px,
             "profile_r_px": list(self.profile_r_px),
             "profile": list(self.profile),
         }
@@ -140,9 +149,9 @@ class ParticleImage:
 
     def describe(self) -> str:
         """One line: the model, polarity, size and how many particles it rests on."""
-        if self.model == "profile" and self.ring_radius_px is not None:
+        if self.model != "ring" and self.ring_radius_px is not None:
             size = (
-                f"core sigma {self.sigma_px:.2f} px in an opposite-contrast halo at "
+                f"sigma {self.sigma_px:.2f} px in an opposite-contrast halo at "
                 f"{self.ring_radius_px:.1f} px (depth {self.ring_contrast:.2f})"
             )
         elif self.ring_radius_px is not None:
@@ -151,6 +160,8 @@ class ParticleImage:
                 size += f", envelope {self.ring_envelope_px:.2f} px"
         else:
             size = f"sigma {self.sigma_px:.2f} px"
+        if self.model == "profile":
+            size += f", scale-space size {self.feature_sigma_px:.2f} px"
         snr = "" if math.isnan(self.snr[1]) else f", median SNR {self.snr[1]:.1f}"
         return (
             f"{self.model} {self.polarity}, {size}{snr}, background {self.background:.4g} "
@@ -192,6 +203,7 @@ def load_psf(path: str | os.PathLike[str]) -> ParticleImage:
             ring_radius_px=opt("ring_radius_px"),
             ring_envelope_px=opt("ring_envelope_px"),
             ring_contrast=opt("ring_contrast"),
+            feature_sigma_px=float(body.get("feature_sigma_px", float("nan"))),
             header=header,
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -458,7 +470,7 @@ def calibrate_psf(
         quality = 1.0 - res / max(total, 1e-12)
         model = "gaussian" if quality > 0.8 else "profile"
         lobe = r_prof > 2.0 * width
-        if model == "profile" and lobe.any() and prof[lobe].min() < -0.1:
+        if lobe.any() and prof[lobe].min() < _HALO_DEPTH:
             # A spot in a halo (a microsphere out of focus): its halo's radius is its size.
             ring_contrast = float(prof[lobe].min())
             ring_radius = float(r_prof[lobe][np.argmin(prof[lobe])])
@@ -498,6 +510,7 @@ def calibrate_psf(
         ring_radius_px=ring_radius,
         ring_envelope_px=ring_envelope,
         ring_contrast=ring_contrast,
+        feature_sigma_px=float(scale.sigma_px),
         header=header,
     )
 
