@@ -5,7 +5,7 @@
 #   2. `livetrack bench speed` for cuda (and tensorrt where it imports) beside the fp32
 #      ONNX Runtime CPU reference, at 512, 1024 and 2048 px, batch 1 (latency) and 8
 #      (throughput), fast path (frame -> positions all on the GPU).
-# Results go to $OUT (default ./gpu-check): env.txt, pytest.log, bench.log, speed/speed.md,
+# Results go to $OUT (default /tmp/livetrack-gpu-check): env.txt, pytest.log, bench.log, speed/speed.md,
 # speed/speed.json. Run from anywhere: `bash benchmarks/gpu_check.sh`.
 #
 # It runs with the python3 that holds a CUDA build of torch (on a device machine: the
@@ -14,7 +14,7 @@
 # installed to a scratch folder first where present.
 set -u
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/gpu-check}
+OUT=${OUT:-/tmp/livetrack-gpu-check}
 mkdir -p "$OUT/speed"
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
