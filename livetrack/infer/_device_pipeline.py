@@ -60,6 +60,9 @@ class DevicePipeline:
         self.network = network
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
+        if self.cuda and self.device.index is None:
+            # "cuda" means the current GPU: named by its index, as the status shows it.
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.stream = torch.cuda.Stream(self.device) if self.cuda else None
         self.normalizer = DeviceNormalizer(spec)
         self.decoder = DeviceDecoder(spec)
