@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from livetrack._errors import InputError, LivetrackError
-from livetrack._extras import needs_extra
+from livetrack._extras import needs_extra, require
 from livetrack.batch._chunks import BATCH_FRAMES, Chunk, overlap_frames, plan_chunks
 from livetrack.batch._locate import LocateSpec, auto_choice, locate_chunk
 from livetrack.batch._manifest import Manifest, write_atomic
@@ -222,6 +222,8 @@ def track_many(
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output {out_dir} is a file; several movies need an output folder")
+    if format == "parquet":
+        require("pyarrow", "Parquet output (--format parquet)", "dask")
     spec = LocateSpec(model=model, method=method, backend=backend, options=dict(options))
     _check_spec(spec)
     report = BatchReport(out=out_dir)
@@ -402,7 +404,12 @@ def _run(
                 if on_chunk is not None:
                     on_chunk(run.movie.name, frames)
             if _complete(run, spec):
-                _finish(run, out_dir, format, search_range_px, memory, manifest)
+                try:
+                    _finish(run, out_dir, format, search_range_px, memory, manifest)
+                except OSError as exc:  # a full disk, a folder without write permission
+                    run.failed = True
+                    _fail(report, manifest, run.movie.name, f"{run.movie.name}: {exc}")
+                    continue
                 report.done.append(run.movie.name)
                 done_movies += 1
                 bar.set_description(f"movies {done_movies}/{len(runs)}")
