@@ -76,6 +76,6 @@ fi
 echo "== bench speed ${backends[*]}" | tee "$OUT/bench.log"
 timeout 300 "$PY" -m livetrack bench speed "${backends[@]}" --model spots \
     --size 512 --size 1024 --size 2048 --batch 1 --batch 8 \
-    --frames 200 --rounds 1 --no-trackpy --fast-only --out "$OUT/speed" \
+    --frames 150 --rounds 1 --no-trackpy --fast-only --out "$OUT/speed" \
     2>&1 | tee -a "$OUT/bench.log"
 echo "results in $OUT"
