@@ -5,7 +5,11 @@ A movie tracked in one chunk is set up on all its frames, as ``livetrack.locate`
 movie split into chunks is set up on :data:`AUTO_SAMPLE_FRAMES` frames spread over the
 whole movie, and every chunk sets itself up on those same frames: the choice (network,
 scale, polarity, noise model, noise level) is the movie's, the same in every chunk, made
-once per movie by the driver's first task and repeated bit for bit by the others.
+once per movie by the driver's first task and repeated bit for bit by the others. What
+``AutoLocalizer.locate_stack`` measures on the frames it is given (overlays, stripes, the
+clutter gap, the false-alarm level outside the training regime) is measured per chunk:
+there a chunked movie's positions can differ from one pass's. A named model or a classical
+method has no such step and chunks are exact.
 """
 
 from __future__ import annotations
