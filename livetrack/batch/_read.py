@@ -24,12 +24,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from livetrack._errors import InputError
+from livetrack._errors import InputError, LivetrackError
+from livetrack._extras import needs_extra
 
 __all__ = ["Movie", "find_movies", "open_movies", "read_frames"]
 
 Kind = Literal["tiff", "zarr", "ndtiff"]
 
+_FORMAT_NAMES = {"tiff": "TIFF", "zarr": "OME-Zarr", "ndtiff": "NDTiff"}
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _NDTIFF_INDEX = "NDTiff.index"
 
@@ -164,6 +166,8 @@ def open_movies(
     InputError
         An unreadable or corrupt file, an unknown channel or position, several channels
         and none picked, or a Z stack.
+    MissingExtraError
+        The format's reader is not installed (the ``dask`` extra brings it).
     """
     p = Path(path)
     kind = kind_of(p)
@@ -171,8 +175,9 @@ def open_movies(
         raise InputError(f"{p}: not a TIFF file, an OME-Zarr store or an NDTiff dataset")
     opener = {"tiff": _open_tiff, "zarr": _open_zarr, "ndtiff": _open_ndtiff}[kind]
     try:
-        return opener(p, channel, position)
-    except InputError:
+        with needs_extra(f"reading {_FORMAT_NAMES[kind]}"):
+            return opener(p, channel, position)
+    except LivetrackError:
         raise
     except MemoryError:
         raise

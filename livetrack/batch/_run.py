@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from livetrack._errors import InputError, LivetrackError
-from livetrack._extras import needs_extra, require
+from livetrack._extras import MissingExtraError, needs_extra, require
 from livetrack.batch._chunks import BATCH_FRAMES, Chunk, overlap_frames, plan_chunks
 from livetrack.batch._locate import LocateSpec, auto_choice, locate_chunk
 from livetrack.batch._manifest import Manifest, write_atomic
@@ -245,6 +245,8 @@ def track_many(
     for path in find_movies(paths):
         try:
             movies = open_movies(path, channel=channel, position=position)
+        except MissingExtraError:
+            raise  # no file of that format can be read: the install is what to fix
         except LivetrackError as exc:
             _fail(report, manifest, path.name, str(exc))
             continue

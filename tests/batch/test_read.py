@@ -1,5 +1,7 @@
 """Each format as the tools that write it write it: tifffile, pymmcore-plus, pycromanager."""
 
+import sys
+
 import numpy as np
 import pytest
 import tifffile
@@ -113,3 +115,13 @@ def test_find_movies_expands_folders_and_globs(tmp_path, frames):
         find_movies([tmp_path / "missing.tif"])
     with pytest.raises(InputError, match="unsupported file type"):
         find_movies([tmp_path / "notes.txt"])
+
+
+def test_a_missing_reader_names_the_extra(tmp_path, monkeypatch):
+    from livetrack._extras import MissingExtraError
+
+    (tmp_path / "run.ome.zarr").mkdir()
+    (tmp_path / "run.ome.zarr" / "zarr.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "zarr", None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"reading OME-Zarr needs zarr.*livetrack\[dask\]"):
+        open_movies(tmp_path / "run.ome.zarr")
