@@ -30,6 +30,7 @@ from livetrack.calibrate._camera import (
 from livetrack.calibrate._model import (
     CalibratedModel,
     calibrate_model,
+    choose_threshold_on_measured,
     closest_shipped_model,
     measured_scene,
     model_recipe,
@@ -70,6 +71,7 @@ __all__ = [
     "calibrate_model",
     "calibrate_psf",
     "calibrate_stage_transform",
+    "choose_threshold_on_measured",
     "closest_shipped_model",
     "find_calibrations",
     "fit_stage_transform",

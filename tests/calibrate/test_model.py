@@ -133,7 +133,11 @@ def test_fine_tune_resumes_and_writes_a_usable_model(spots_conditions, tmp_path,
 
     spec = load_model("mine")  # usable by name from the model search path
     assert spec.metadata["refine"]["half_px"] == 11
-    assert 0 < spec.threshold < 1
+    # The threshold was chosen again on movies through the measured (EM) camera.
+    chosen = spec.metadata["threshold_measured_conditions"]
+    assert spec.threshold == chosen["threshold"] == body["threshold"]
+    assert 0.1 <= spec.threshold <= 0.95 and 0 < chosen["mean_jaccard"] <= 1
+    assert body["threshold_recipe_validation"] == spec.metadata["threshold_recipe_validation"]
 
 
 def test_a_folder_of_something_else_is_not_overwritten(spots_conditions, tmp_path):
