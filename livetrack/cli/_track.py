@@ -8,6 +8,7 @@ whatever :func:`livetrack._stack.read_stack` reads (TIFF, videos, image folders 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -127,6 +128,13 @@ CameraOpt = Annotated[
         "photons first (mass in photons); frames of another size or pixel type are refused.",
     ),
 ]
+StageOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Stage calibration (livetrack calibrate stage): adds x_um and y_um on the "
+        "stage's axes (pixel size, rotation and mirror measured).",
+    ),
+]
 
 
 def track(
@@ -143,6 +151,7 @@ def track(
     separation: SeparationOpt = None,
     invert: InvertOpt = False,
     camera: CameraOpt = None,
+    stage: StageOpt = None,
     search_range: Annotated[
         float,
         typer.Option(help="Linking search range (px); 0 writes positions without linking."),
@@ -193,8 +202,8 @@ def track(
     if _is_batch(inputs, output, scheduler):
         from livetrack.cli._batch import run_batch
 
-        if camera is not None:
-            raise InputError("--camera applies to one movie at a time; track them one by one")
+        if camera is not None or stage is not None:
+            raise InputError("--camera and --stage apply to one movie at a time")
 
         run_batch(
             inputs,
@@ -214,7 +223,7 @@ def track(
         )
         return
     _check_output(output)
-    frames = _in_photons(_read(inputs[0]), camera)
+    frames = _in_photons(_read(inputs[0]), camera, stage)
     if search_range > 0:
         table = _api.track(
             frames,
@@ -227,7 +236,7 @@ def track(
         )
     else:
         table = _api.locate(frames, model, method=method, backend=backend, **options)
-    _write(table, output, len(frames))
+    _write(_in_um(table, stage), output, len(frames))
 
 
 def locate(
@@ -244,6 +253,7 @@ def locate(
     separation: SeparationOpt = None,
     invert: InvertOpt = False,
     camera: CameraOpt = None,
+    stage: StageOpt = None,
 ) -> None:
     """Localize every frame of INPUT and write the positions to OUTPUT, unlinked.
 
@@ -257,13 +267,20 @@ def locate(
     options = _localizer_options(
         method, threshold, refine, temporal_window, diameter, minmass, separation, invert
     )
-    frames = _in_photons(_read(input), camera)
+    frames = _in_photons(_read(input), camera, stage)
     table = _api.locate(frames, model, method=method, backend=backend, **options)
-    _write(table, output, len(frames))
+    _write(_in_um(table, stage), output, len(frames))
 
 
-def _in_photons(frames: Any, camera: str | None) -> Any:
-    """Frames in photons through a camera calibration that fits them (else unchanged)."""
+def _in_photons(frames: Any, camera: str | None, stage: str | None = None) -> Any:
+    """Convert frames to photons with a camera calibration that fits them (else keep them)."""
+    if stage is not None:
+        from livetrack.calibrate import load_stage
+
+        header = load_stage(stage).header
+        if header is not None:
+            # Geometry only: the same camera may save its frames in another pixel type.
+            dataclasses.replace(header, pixel_type=None).check_frames(frames, stage)
     if camera is None:
         return frames
     from livetrack.calibrate import load_camera
@@ -271,6 +288,15 @@ def _in_photons(frames: Any, camera: str | None) -> Any:
     cal = load_camera(camera)
     cal.check(frames, camera)
     return cal.to_photons(frames)
+
+
+def _in_um(table: Any, stage: str | None) -> Any:
+    """Add x_um and y_um from a stage calibration (without one, return the table as is)."""
+    if stage is None:
+        return table
+    from livetrack.calibrate import load_stage
+
+    return load_stage(stage).to_um(table)
 
 
 def _localizer_options(

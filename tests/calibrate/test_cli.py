@@ -171,3 +171,31 @@ def test_demo_refuses_a_camera_of_another_frame_size(stacks, tmp_path, env):
     out = run_cli(*demo, "--camera", str(tmp_path / "camera.json"), env=env)
     assert out.returncode == 1
     assert out.stderr.strip().endswith("is for 64x64 frames, got 96x96")
+
+
+def test_track_adds_micrometre_columns_from_a_stage_calibration(tmp_path, env):
+    from livetrack.calibrate import CalibrationHeader, StageCalibration
+    from livetrack.feedback import StageTransform
+
+    m = simulate_movie(n_frames=2, shape=(48, 48), n_particles=5, snr=20, seed=1)
+    tifffile.imwrite(tmp_path / "m.tif", m.frames, photometric="minisblack")
+    transform = StageTransform.from_pixel_size(0.5, rotation_deg=90.0)
+    header = CalibrationHeader("stage", frame_shape=(48, 48), pixel_type="uint16")
+    StageCalibration(transform, header=header).save(tmp_path / "stage.json")
+    out = run_cli(
+        "locate",
+        str(tmp_path / "m.tif"),
+        "-o",
+        str(tmp_path / "p.csv"),
+        "--method",
+        "centroid",
+        "--diameter",
+        "5",
+        "--stage",
+        str(tmp_path / "stage.json"),
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(table["x_um"], -0.5 * table["y"], atol=1e-9)
+    np.testing.assert_allclose(table["y_um"], 0.5 * table["x"], atol=1e-9)
