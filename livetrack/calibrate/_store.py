@@ -429,8 +429,11 @@ def find_calibrations(folders: Iterable[str | os.PathLike[str]] = ()) -> list[Ca
         try:
             header, body, _ = read_calibration(path)
         except InputError as exc:
-            header = CalibrationHeader(kind=str(raw.get("kind", "camera")))
-            entries.append(CalibrationEntry(path, header, f"unreadable: {exc}"))
+            kind = raw.get("kind")
+            if kind in CALIBRATION_KINDS:
+                entries.append(
+                    CalibrationEntry(path, CalibrationHeader(kind), f"unreadable: {exc}")
+                )
             continue
         entries.append(CalibrationEntry(path, header, _summary(header.kind, body)))
     return entries

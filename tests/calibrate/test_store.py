@@ -85,3 +85,12 @@ def test_names_resolve_in_the_user_folder_and_are_listed(tmp_path):
     assert kinds == {"scope1.json": "camera", "stage.json": "stage"}
     summary = {e.path.name: e.summary for e in entries}
     assert summary["scope1.json"].startswith("gain 2 ADU/photon")
+
+
+def test_a_damaged_calibration_is_listed_with_its_reason(tmp_path):
+    path = write_calibration(tmp_path / "c.json", _header(), {}, {"m": np.zeros(3)})
+    (tmp_path / "c.npz").unlink()
+    (tmp_path / "odd.json").write_text('{"format": "livetrack-calibration", "kind": "weird"}')
+    entries = {e.path.name: e for e in find_calibrations([tmp_path])}
+    assert set(entries) == {"c.json"}
+    assert entries["c.json"].summary.startswith(f"unreadable: {path}: its maps c.npz are missing")
