@@ -7,7 +7,9 @@ noise, gain, offset, quantization), inhomogeneous and unsteady illumination, par
 dynamics with persistent ids, the ISBI 2012 SNR definition (Chenouard et al., Nat Methods
 11, 281 (2014)), and movie I/O (TIFF + ground-truth CSV + metadata JSON). What happens to
 real video after the camera comes as separate degradations (:func:`add_correlated_noise`,
-:func:`quantize_8bit`, :func:`h264_roundtrip`), and :data:`LOOKALIKES` chains all of these
+:func:`quantize_8bit`, :func:`h264_roundtrip`, :func:`block_compress`), what is in real
+frames beside the particles comes as distractors (:func:`blob_photons`, :func:`rod_photons`,
+:func:`draw_overlay`), and :data:`LOOKALIKES` chains all of these
 into scenes that look like real videos of microspheres and colloids, with ground truth.
 
 Positions follow trackpy's convention: ``x`` is the column, ``y`` the row, and the centre
@@ -25,6 +27,12 @@ Examples
 
 from livetrack.simulate._camera import Camera
 from livetrack.simulate._degrade import add_correlated_noise, h264_roundtrip, quantize_8bit
+from livetrack.simulate._distractors import (
+    blob_photons,
+    block_compress,
+    draw_overlay,
+    rod_photons,
+)
 from livetrack.simulate._dynamics import Dynamics, ParticleState
 from livetrack.simulate._illumination import Illumination, IlluminationState
 from livetrack.simulate._io import read_movie, write_movie
@@ -56,16 +64,20 @@ __all__ = [
     "ParticleState",
     "RingPSF",
     "add_correlated_noise",
+    "blob_photons",
+    "block_compress",
     "brightfield_rings",
     "cluttered_spots",
     "compressed_spheres",
     "dark_colloids",
+    "draw_overlay",
     "h264_roundtrip",
     "lookalike_movie",
     "photons_for_snr",
     "quantize_8bit",
     "read_movie",
     "render_frame",
+    "rod_photons",
     "simulate_movie",
     "snr_of",
     "write_movie",

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from livetrack.simulate import add_correlated_noise, quantize_8bit
-from livetrack.simulate._distractors import (
+from livetrack.simulate import (
+    add_correlated_noise,
     blob_photons,
     block_compress,
     draw_overlay,
+    quantize_8bit,
     rod_photons,
 )
 

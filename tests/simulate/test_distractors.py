@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from livetrack import InputError
-from livetrack.simulate._distractors import (
+from livetrack.simulate import (
     blob_photons,
     block_compress,
     draw_overlay,
