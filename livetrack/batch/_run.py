@@ -345,82 +345,87 @@ def _run(
     from tqdm.auto import tqdm
 
     token = f"{os.getpid()}-{time.time_ns()}"
-    what: dict[str, tuple[str, _MovieRun, int]] = {}
-    futures = []
+    # Future key -> what it is for: (kind, movie run, chunk index). A file's hash serves
+    # every position of it, so one key may serve several runs.
+    what: dict[str, list[tuple[str, _MovieRun, int]]] = {}
+    futures: dict[str, Any] = {}
+
+    def add(future: Any, kind: str, run: _MovieRun, index: int = 0) -> None:
+        futures.setdefault(future.key, future)
+        what.setdefault(future.key, []).append((kind, run, index))
+
     for run in runs:
         name = run.movie.name
         chunked = len(run.chunks) > 1
         for chunk in run.chunks:
-            f = client.submit(
-                locate_chunk,
-                run.movie,
-                chunk,
-                spec,
-                chunked,
-                key=f"livetrack-locate-{name}-{chunk.index}-{token}",
-                pure=False,
+            key = f"livetrack-locate-{name}-{chunk.index}-{token}"
+            add(
+                client.submit(locate_chunk, run.movie, chunk, spec, chunked, key=key),
+                "chunk",
+                run,
+                chunk.index,
             )
-            what[f.key] = ("chunk", run, chunk.index)
-            futures.append(f)
-        f = client.submit(content_hash, run.movie.path, key=f"livetrack-hash-{name}-{token}")
-        what[f.key] = ("hash", run, 0)
-        futures.append(f)
+        key = f"livetrack-hash-{run.movie.path}-{token}"
+        add(futures.get(key) or client.submit(content_hash, run.movie.path, key=key), "hash", run)
         if spec.is_auto and chunked:
-            f = client.submit(auto_choice, run.movie, spec, key=f"livetrack-auto-{name}-{token}")
-            what[f.key] = ("auto", run, 0)
-            futures.append(f)
+            key = f"livetrack-auto-{name}-{token}"
+            add(client.submit(auto_choice, run.movie, spec, key=key), "auto", run)
     total = sum(r.movie.n_frames for r in runs)
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=total, unit="frame", disable=not show, file=sys.stderr, dynamic_ncols=True)
     done_movies = 0
     bar.set_description(f"movies 0/{len(runs)}")
     try:
-        for future in as_completed(futures):
-            kind, run, index = what[future.key]
-            if run.failed:
-                continue
-            if future.status != "finished":
-                exc = future.exception()
-                message = (
-                    str(exc)
-                    if isinstance(exc, LivetrackError)
-                    else (f"{run.movie.path}: {type(exc).__name__}: {exc}")
-                )
-                run.failed = True
-                client.cancel([g for g in futures if what[g.key][1] is run])
-                _fail(report, manifest, run.movie.name, message.splitlines()[0] if message else "")
-                bar.update(run.movie.n_frames - sum(len_core(run, i) for i in run.tables))
-                continue
-            result = future.result()
-            if kind == "hash":
-                run.sha256 = result
-            elif kind == "auto":
-                run.choice = result
-            else:
-                table, seconds = result
-                run.tables[index] = table
-                run.seconds += seconds
-                frames = run.chunks[index].core_frames
-                bar.update(frames)
-                report.frames += frames
-                if on_chunk is not None:
-                    on_chunk(run.movie.name, frames)
-            if _complete(run, spec):
-                try:
-                    _finish(run, out_dir, format, search_range_px, memory, manifest)
-                except OSError as exc:  # a full disk, a folder without write permission
-                    run.failed = True
-                    _fail(report, manifest, run.movie.name, f"{run.movie.name}: {exc}")
+        for future in as_completed(list(futures.values())):
+            for kind, run, index in what[future.key]:
+                if run.failed:
                     continue
-                report.done.append(run.movie.name)
-                done_movies += 1
-                bar.set_description(f"movies {done_movies}/{len(runs)}")
+                if future.status != "finished":
+                    run.failed = True
+                    client.cancel([futures[k] for k, uses in what.items() if uses[0][1] is run])
+                    _fail(report, manifest, run.movie.name, _message(future.exception(), run))
+                    bar.update(run.movie.n_frames - sum(_core(run, i) for i in run.tables))
+                    continue
+                result = future.result()
+                if kind == "hash":
+                    run.sha256 = result
+                elif kind == "auto":
+                    run.choice = result
+                else:
+                    table, seconds = result
+                    run.tables[index] = table
+                    run.seconds += seconds
+                    frames = run.chunks[index].core_frames
+                    bar.update(frames)
+                    report.frames += frames
+                    if on_chunk is not None:
+                        on_chunk(run.movie.name, frames)
+                if _complete(run, spec):
+                    try:
+                        _finish(run, out_dir, format, search_range_px, memory, manifest)
+                    except OSError as exc:  # a full disk, a folder without write permission
+                        run.failed = True
+                        _fail(report, manifest, run.movie.name, f"{run.movie.name}: {exc}")
+                        continue
+                    report.done.append(run.movie.name)
+                    done_movies += 1
+                    bar.set_description(f"movies {done_movies}/{len(runs)}")
             future.release()
     finally:
         bar.close()
 
 
-def len_core(run: _MovieRun, index: int) -> int:
+def _message(exc: BaseException | None, run: _MovieRun) -> str:
+    """One line for a task's failure: a livetrack error as it is, anything else named."""
+    if isinstance(exc, LivetrackError):
+        text = str(exc)
+    else:
+        text = f"{run.movie.path}: {type(exc).__name__}: {exc}"
+    lines = text.splitlines()
+    return lines[0] if lines else text
+
+
+def _core(run: _MovieRun, index: int) -> int:
     """Core frames of chunk ``index`` of ``run`` (those the progress bar counted)."""
     return run.chunks[index].core_frames
 
@@ -444,14 +449,15 @@ def _finish(
 ) -> None:
     """Link the movie's positions once, write its output and record it in the manifest."""
     from livetrack.link import link
-    from livetrack.model import empty_table
 
     began = time.perf_counter()
-    parts = [run.tables[i] for i in range(len(run.chunks)) if len(run.tables[i])]
-    positions = pd.concat(parts, ignore_index=True) if parts else empty_table()
+    tables = [run.tables[i] for i in range(len(run.chunks))]
+    # Empty chunks take no part, unless all are: their columns are the localizer's own.
+    parts = [t for t in tables if len(t)] or tables[:1]
+    positions = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     table = (
         link(positions, search_range_px=search_range_px, memory=memory)
-        if (search_range_px > 0 and len(positions))
+        if search_range_px > 0
         else positions
     )
     link_seconds = time.perf_counter() - began

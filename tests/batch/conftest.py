@@ -48,3 +48,24 @@ def client():
     cluster = client.cluster
     client.close()
     cluster.close()
+
+
+@pytest.fixture
+def zarr_screen(tmp_path):
+    """An OME-Zarr store written by pymmcore-plus (2 positions x 5 frames of 32 x 48).
+
+    Returns the store's path and the frames pymmcore-plus handed out, by position index.
+    """
+    useq = pytest.importorskip("useq")
+    from livetrack.acquire import simulated_core
+
+    core = simulated_core(shape=(32, 48), n_particles=40, seed=2, exposure_ms=1.0)
+    core.setAutoShutter(False)  # the simulated scope has no shutter to open between positions
+    seen: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    core.mda.events.frameReady.connect(
+        lambda img, event, meta: seen[event.index.get("p", 0)].append(img)
+    )
+    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 5}, stage_positions=[(0, 0), (5, 5)])
+    path = tmp_path / "screen.ome.zarr"
+    core.mda.run(seq, output=str(path))
+    return path, {p: np.stack(frames) for p, frames in seen.items()}

@@ -57,23 +57,14 @@ def test_corrupt_and_truncated_tiffs_fail_in_one_line(tmp_path, frames):
     assert "\n" not in str(info.value)
 
 
-def test_ome_zarr_written_by_pymmcore_plus_positions_by_name(tmp_path):
-    useq = pytest.importorskip("useq")
-    from livetrack.acquire import simulated_core
-
-    core = simulated_core(shape=(32, 48), n_particles=4, seed=2, exposure_ms=1.0)
-    core.setAutoShutter(False)  # the simulated scope has no shutter to open between positions
-    seen = []
-    core.mda.events.frameReady.connect(lambda img, event, meta: seen.append((event.index, img)))
-    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 5}, stage_positions=[(0, 0), (5, 5)])
-    core.mda.run(seq, output=str(tmp_path / "screen.ome.zarr"))
-    movies = open_movies(tmp_path / "screen.ome.zarr")
+def test_ome_zarr_written_by_pymmcore_plus_positions_by_name(zarr_screen):
+    path, seen = zarr_screen
+    movies = open_movies(path)
     assert [m.name for m in movies] == ["screen_0", "screen_1"]
     assert all((m.n_frames, m.shape) == (5, (32, 48)) for m in movies)
-    (second,) = open_movies(tmp_path / "screen.ome.zarr", position="1")
-    expected = np.stack([img for index, img in seen if index.get("p") == 1])
-    np.testing.assert_array_equal(read_frames(second, 0, 5), expected)
-    np.testing.assert_array_equal(read_frames(second, 2, 4), expected[2:4])
+    (second,) = open_movies(path, position="1")
+    np.testing.assert_array_equal(read_frames(second, 0, 5), seen[1])
+    np.testing.assert_array_equal(read_frames(second, 2, 4), seen[1][2:4])
 
 
 # ndstorage's writer (pycromanager's) leaves a TIFF reader open for the GC to close.

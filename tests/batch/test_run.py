@@ -156,3 +156,30 @@ def test_bad_options_fail_before_any_work(movies, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match=r"needs an output folder|is a file"):
         livetrack.track_many(paths, tmp_path / "file")
+
+
+def test_each_position_of_an_ome_zarr_store_is_a_movie(client, zarr_screen, tmp_path):
+    path, seen = zarr_screen
+    out = tmp_path / "out"
+    report = livetrack.track_many([path], out, client=client, method="centroid")
+    assert report.ok and sorted(report.done) == ["screen_0", "screen_1"]
+    for p in (0, 1):
+        one_pass = _as_written(livetrack.track(seen[p], method="centroid"))
+        assert len(one_pass) >= 5
+        pd.testing.assert_frame_equal(pd.read_csv(out / f"screen_{p}.csv"), one_pass)
+    movies = json.loads((out / "manifest.json").read_text())["movies"]
+    assert movies["screen_0"]["sha256"] == movies["screen_1"]["sha256"]  # one file, hashed once
+    assert movies["screen_1"]["series"] == "1/0"
+
+
+def test_a_movie_without_particles_has_the_one_pass_columns(client, tmp_path):
+    path = tmp_path / "empty.tif"
+    frames = np.full((12, 32, 32), 100, np.uint16)
+    tifffile.imwrite(path, frames)
+    report = livetrack.track_many(
+        [path], tmp_path / "out", client=client, model="spots", chunk_frames=4
+    )
+    assert report.ok
+    one_pass = livetrack.track(frames, "spots")
+    table = pd.read_csv(tmp_path / "out" / "empty.csv")
+    assert table.empty and list(table.columns) == list(one_pass.columns)
