@@ -87,7 +87,6 @@ def scaling(args: argparse.Namespace, tmp: Path) -> None:
         client = local_client(n_workers=n)
         try:
             timed_run(paths[:1], tmp / "warm", client, **options)  # models loaded on workers
-            client.run(lambda: None)
             times = [timed_run(paths, tmp / "out", client, **options) for _ in range(args.repeats)]
         finally:
             cluster = client.cluster
@@ -196,7 +195,8 @@ def overhead(args: argparse.Namespace, tmp: Path) -> None:
     task = entry["seconds"]["locate_tasks"]
     print(
         f"  in-process {a:.3f} s, through the cluster {b:.3f} s (medians of {args.repeats}): "
-        f"ratio {b / a:.3f}; in the last cluster run the worker's read + locate took "
+        f"ratio {b / a:.3f} (of the fastest runs {min(cluster_times) / min(local):.3f}); "
+        f"in the last cluster run the worker's read + locate took "
         f"{task:.3f} s of {cluster_times[-1]:.3f} s; the first run on the cluster (model "
         f"loading) {first:.2f} s, cluster start {startup:.2f} s  [{load()}]"
     )
