@@ -30,6 +30,7 @@ from livetrack.calibrate._camera import (
 from livetrack.calibrate._model import (
     CalibratedModel,
     calibrate_model,
+    choose_refinement_on_measured,
     choose_threshold_on_measured,
     closest_shipped_model,
     measured_scene,
@@ -71,6 +72,7 @@ __all__ = [
     "calibrate_model",
     "calibrate_psf",
     "calibrate_stage_transform",
+    "choose_refinement_on_measured",
     "choose_threshold_on_measured",
     "closest_shipped_model",
     "find_calibrations",

@@ -38,6 +38,7 @@ from livetrack.calibrate._store import (
 __all__ = [
     "CalibratedModel",
     "calibrate_model",
+    "choose_refinement_on_measured",
     "choose_threshold_on_measured",
     "closest_shipped_model",
     "measured_scene",
@@ -359,7 +360,8 @@ def measured_scene(
         shape=shape,
         n_particles=n_particles,
         psf=image,
-        snr=(stats["snr_low"], stats["snr_high"]),
+        # The measured particles are the bright isolated ones: fainter ones exist too.
+        snr=(max(1.0, 0.5 * stats["snr_low"]), stats["snr_high"]),
         background_photons=stats["bg"],
         camera=_sim_camera(camera),
         min_separation_px=separation,
@@ -510,14 +512,6 @@ def refine_size(psf: ParticleImage) -> dict[str, float]:
     return {"half_px": max(6, math.ceil(1.2 * float(psf.ring_radius_px)))}
 
 
-def _store_refine_size(folder: Path, psf: ParticleImage) -> None:
-    """Record the particles' size in the model's config, where its refinement reads it."""
-    path = folder / "config.json"
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    raw.setdefault("metadata", {})["refine"] = refine_size(psf)
-    path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
-
-
 def choose_threshold_on_measured(
     folder: str | os.PathLike[str],
     psf: ParticleImage,
@@ -544,7 +538,7 @@ def choose_threshold_on_measured(
     Returns
     -------
     float
-        The threshold chosen.
+        The threshold chosen (the middle one where several score the best).
     """
     from livetrack.evaluate import score
     from livetrack.infer import CNNLocalizer
@@ -557,7 +551,7 @@ def choose_threshold_on_measured(
         movie, _ = measured_scene(psf, camera, seed=seed, n_frames=4)
         maps, _, _ = loc.predict_maps(movie.frames)
         scenes.append((movie, maps))
-    best = (-1.0, float(spec.threshold))
+    means = []
     for t in _THRESHOLDS:
         jaccards = []
         for movie, maps in scenes:
@@ -575,9 +569,10 @@ def choose_threshold_on_measured(
             ]
             pred = pd.concat(tables, ignore_index=True)
             jaccards.append(score(movie.truth, pred, gate_px=_GATE_PX).jaccard)
-        mean = float(np.mean(jaccards))
-        if mean > best[0] + 1e-9:
-            best = (mean, float(t))
+        means.append(float(np.mean(jaccards)))
+    # Where several thresholds score the best, the middle one leaves most margin both ways.
+    tied = [float(t) for t, m in zip(_THRESHOLDS, means, strict=True) if m >= max(means) - 1e-9]
+    best = (max(means), tied[len(tied) // 2])
     path = Path(folder) / "config.json"
     raw = json.loads(path.read_text(encoding="utf-8"))
     meta = raw.setdefault("metadata", {})
@@ -586,6 +581,59 @@ def choose_threshold_on_measured(
     raw["threshold"] = best[1]
     path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
     return best[1]
+
+
+def choose_refinement_on_measured(
+    folder: str | os.PathLike[str],
+    psf: ParticleImage,
+    camera: CameraCalibration,
+    seeds: tuple[int, ...] = (101, 102),
+) -> dict[str, Any]:
+    """Choose how a model's positions are refined, on movies of the measured conditions.
+
+    A fit's window suits some particle images and not others (radial symmetry over a
+    large ring's fringes, a Gaussian window narrower than a wide spot); the network's own
+    positions may be better still. The refinements tried are none, the model's with its
+    default window and with a window sized to the measured particles
+    (:func:`refine_size`); the one with the lowest RMSE on simulated movies of the
+    measured particles through the measured camera is written to the model's
+    ``config.json``.
+
+    Returns
+    -------
+    dict
+        ``{"mode": ..., "size": {...}, "rmse_px": {candidate: rmse}}``.
+    """
+    from livetrack.evaluate import score
+    from livetrack.infer import CNNLocalizer
+
+    path = Path(folder) / "config.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    # The refinement training chose, kept so that choosing again starts from it.
+    mode = raw.setdefault("metadata", {}).setdefault("refine_trained", raw["refine"])
+    if mode == "none":
+        mode = "radial" if psf.model == "ring" else "gaussian"
+    candidates: dict[str, tuple[str, dict[str, float]]] = {
+        "none": ("none", {}),
+        f"{mode}": (mode, {}),
+        f"{mode}, measured size": (mode, refine_size(psf)),
+    }
+    movies = [measured_scene(psf, camera, seed=seed, n_frames=4)[0] for seed in seeds]
+    rmse: dict[str, float] = {}
+    for label, (refine_mode, size) in candidates.items():
+        raw["refine"] = refine_mode
+        raw.setdefault("metadata", {})["refine"] = size
+        path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+        loc = CNNLocalizer(os.fspath(folder), backend="onnxruntime", camera=camera)
+        errors = [score(m.truth, loc.locate_stack(m.frames), gate_px=_GATE_PX) for m in movies]
+        squares = sum(e.rmse**2 * e.tp for e in errors)
+        rmse[label] = float(np.sqrt(squares / max(sum(e.tp for e in errors), 1)))
+    best = min(rmse, key=lambda k: rmse[k])
+    raw["refine"], size = candidates[best]
+    raw["metadata"]["refine"] = size
+    raw["metadata"]["refinement_measured_conditions"] = rmse
+    path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+    return {"mode": raw["refine"], "size": size, "rmse_px": rmse}
 
 
 def _ours(folder: Path) -> bool:
@@ -695,8 +743,8 @@ def calibrate_model(
         f"from the measured camera and particles;\nfine-tunes the shipped `{base}`.",
     )
     result = train(config, folder, resume=resume, recipe_text=text, progress=progress)
-    _store_refine_size(folder, psf)
     threshold = choose_threshold_on_measured(folder, psf, camera)
+    refinement = choose_refinement_on_measured(folder, psf, camera)
     movie, image = measured_scene(psf, camera)
     table = score_localizers(movie, psf, camera, {name: folder, f"{base} (shipped)": base})
     crlb = _crlb_px(image, movie.truth, _photon_stats(psf, camera)["bg"], camera)
@@ -719,6 +767,7 @@ def calibrate_model(
         "train_seconds": round(result.seconds, 1),
         "threshold": threshold,
         "threshold_recipe_validation": result.spec.threshold,
+        "refinement": refinement,
         "camera": camera.to_json(),
         "psf": {k: v for k, v in psf.to_json().items() if k not in ("profile", "profile_r_px")},
         "report": table.to_dict(orient="records"),

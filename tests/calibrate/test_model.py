@@ -132,7 +132,15 @@ def test_fine_tune_resumes_and_writes_a_usable_model(spots_conditions, tmp_path,
     from livetrack.model import load_model
 
     spec = load_model("mine")  # usable by name from the model search path
-    assert spec.metadata["refine"]["half_px"] == 11
+    # The refinement that measured best on the conditions' movies is the one kept.
+    tried = spec.metadata["refinement_measured_conditions"]
+    assert set(tried) == {"none", "gaussian", "gaussian, measured size"}
+    assert body["refinement"]["mode"] == spec.refine
+    best = min(tried, key=tried.get)
+    assert spec.refine == ("none" if best == "none" else "gaussian")
+    assert spec.metadata["refine"] == (
+        {"half_px": 11, "sigma_px": psf.sigma_px} if "size" in best else {}
+    )
     # The threshold was chosen again on movies through the measured (EM) camera.
     chosen = spec.metadata["threshold_measured_conditions"]
     assert spec.threshold == chosen["threshold"] == body["threshold"]
