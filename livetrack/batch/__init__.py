@@ -9,7 +9,7 @@ manifest (:mod:`~livetrack.batch._manifest`) by :func:`track_many`
 """
 
 from livetrack.batch._chunks import BATCH_FRAMES, Chunk, overlap_frames, plan_chunks
-from livetrack.batch._locate import AUTO_SAMPLE_FRAMES, LocateSpec, locate_chunk
+from livetrack.batch._locate import LocateSpec, locate_chunk
 from livetrack.batch._manifest import MANIFEST_NAME, Manifest
 from livetrack.batch._read import Movie, find_movies, open_movies, read_frames
 from livetrack.batch._run import (
@@ -21,7 +21,6 @@ from livetrack.batch._run import (
 )
 
 __all__ = [
-    "AUTO_SAMPLE_FRAMES",
     "BATCH_FRAMES",
     "DEFAULT_CHUNK_FRAMES",
     "FORMATS",

@@ -1,15 +1,14 @@
 """What one task does: read a chunk of a movie and localize its frames (no Dask here).
 
 With ``model="auto"`` the CNN is set up from the data (:class:`~livetrack.infer.AutoLocalizer`).
-A movie tracked in one chunk is set up on all its frames, as ``livetrack.locate`` does. A
-movie split into chunks is set up on :data:`AUTO_SAMPLE_FRAMES` frames spread over the
-whole movie, and every chunk sets itself up on those same frames: the choice (network,
-scale, polarity, noise model, noise level) is the movie's, the same in every chunk, made
-once per movie by the driver's first task and repeated bit for bit by the others. What
-``AutoLocalizer.locate_stack`` measures on the frames it is given (overlays, stripes, the
-clutter gap, the false-alarm level outside the training regime) is measured per chunk:
-there a chunked movie's positions can differ from one pass's. A named model or a classical
-method has no such step and chunks are exact.
+A movie tracked in one chunk runs exactly as ``livetrack.locate`` runs it. A movie split
+into chunks is planned once (:func:`auto_plan`: overlays, stripes, network, scale,
+polarity, noise and false-alarm levels, all measured on the frames
+:func:`~livetrack.infer.plan_frames` picks, as ``livetrack.locate`` measures them on the
+whole movie); every chunk runs that plan (:meth:`~livetrack.infer.AutoLocalizer.detect`)
+and the driver keeps what stands out of the movie's clutter over all chunks' detections
+together (:meth:`~livetrack.infer.AutoPlan.select`), so the positions are those of one
+pass. A named model or a classical method has no such step.
 """
 
 from __future__ import annotations
@@ -24,10 +23,7 @@ import pandas as pd
 from livetrack.batch._chunks import Chunk, core_positions
 from livetrack.batch._read import Movie, read_frames
 
-__all__ = ["AUTO_SAMPLE_FRAMES", "LocateSpec", "auto_choice", "locate_chunk", "sample_frames"]
-
-#: Frames, spread over a chunked movie, the auto mode's one-time analysis looks at.
-AUTO_SAMPLE_FRAMES = 20
+__all__ = ["LocateSpec", "auto_plan", "locate_chunk", "sample_frames"]
 
 
 @dataclass(frozen=True)
@@ -64,37 +60,33 @@ class LocateSpec:
 
 
 def sample_frames(movie: Movie) -> list[int]:
-    """Frames of ``movie`` the auto mode of a chunked movie is set up on (evenly spread)."""
-    n = min(movie.n_frames, AUTO_SAMPLE_FRAMES)
-    return sorted({int(i) for i in np.linspace(0, movie.n_frames - 1, n).round()})
+    """Frames of ``movie`` the auto mode plans on (:func:`livetrack.infer.plan_frames`)."""
+    from livetrack.infer import plan_frames
+
+    return [int(i) for i in plan_frames(movie.n_frames)]
 
 
 def _read_sample(movie: Movie) -> np.ndarray:
     return np.concatenate([read_frames(movie, i, i + 1) for i in sample_frames(movie)])
 
 
-def _auto_localizer(spec: LocateSpec, movie: Movie) -> Any:
+def _auto_localizer(spec: LocateSpec, plan: Any = None) -> Any:
     from livetrack.infer import AutoLocalizer
 
     opts = spec.options
-    loc = AutoLocalizer(
-        spec.backend,
-        opts.get("threshold"),
-        opts.get("refine"),
-        diameter_px=opts.get("diameter_px"),
-        invert=opts.get("invert"),
-    )
-    loc.configure(_read_sample(movie))
-    return loc
+    args = (spec.backend, opts.get("threshold"), opts.get("refine"))
+    if plan is not None:
+        return AutoLocalizer.from_plan(plan, *args)
+    return AutoLocalizer(*args, diameter_px=opts.get("diameter_px"), invert=opts.get("invert"))
 
 
-def auto_choice(movie: Movie, spec: LocateSpec) -> str:
-    """Make the auto mode's choice for a chunked movie and return its one-line description."""
-    return str(_auto_localizer(spec, movie).choice.line())
+def auto_plan(movie: Movie, spec: LocateSpec) -> Any:
+    """Plan the auto mode for a chunked movie (an :class:`~livetrack.infer.AutoPlan`)."""
+    return _auto_localizer(spec).plan(_read_sample(movie))
 
 
 def locate_chunk(
-    movie: Movie, chunk: Chunk, spec: LocateSpec, chunked: bool = True
+    movie: Movie, chunk: Chunk, spec: LocateSpec, chunked: bool = True, plan: Any = None
 ) -> tuple[pd.DataFrame, float]:
     """Localize the frames of ``chunk`` and return the positions of its core.
 
@@ -107,8 +99,10 @@ def locate_chunk(
     spec : LocateSpec
         The localizer.
     chunked : bool
-        Whether the movie has other chunks; for ``model="auto"`` it decides what the CNN
-        is set up on (see the module's docstring).
+        Whether the movie has other chunks.
+    plan : AutoPlan, optional
+        The movie's :func:`auto_plan` (``model="auto"``, chunked): the positions then
+        keep a ``strength`` column for the movie-wide :meth:`~livetrack.infer.AutoPlan.select`.
 
     Returns
     -------
@@ -123,8 +117,9 @@ def locate_chunk(
     frames = read_frames(movie, chunk.start, chunk.stop)
     options = dict(spec.options)
     if spec.is_auto and chunked:
-        loc = _auto_localizer(spec, movie)
-        table = loc.locate_stack(
+        if plan is None:
+            plan = auto_plan(movie, spec)
+        table = _auto_localizer(spec, plan).detect(
             frames, first_frame=0, temporal_window=options.get("temporal_window", 1)
         )
     else:

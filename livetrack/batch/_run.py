@@ -23,7 +23,7 @@ import pandas as pd
 from livetrack._errors import InputError, LivetrackError
 from livetrack._extras import MissingExtraError, needs_extra, require
 from livetrack.batch._chunks import BATCH_FRAMES, Chunk, overlap_frames, plan_chunks
-from livetrack.batch._locate import LocateSpec, auto_choice, locate_chunk
+from livetrack.batch._locate import LocateSpec, auto_plan, locate_chunk
 from livetrack.batch._manifest import Manifest, write_atomic
 from livetrack.batch._read import (
     Movie,
@@ -142,6 +142,7 @@ class _MovieRun:
     seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     choice: str | None = None
+    plan: Any = None
     sha256: str | None = None
     failed: bool = False
 
@@ -357,19 +358,22 @@ def _run(
     for run in runs:
         name = run.movie.name
         chunked = len(run.chunks) > 1
+        plan = None
+        if spec.is_auto and chunked:
+            # Planned once; every chunk task waits for the plan and runs it.
+            key = f"livetrack-auto-{name}-{token}"
+            plan = client.submit(auto_plan, run.movie, spec, key=key)
+            add(plan, "auto", run)
         for chunk in run.chunks:
             key = f"livetrack-locate-{name}-{chunk.index}-{token}"
             add(
-                client.submit(locate_chunk, run.movie, chunk, spec, chunked, key=key),
+                client.submit(locate_chunk, run.movie, chunk, spec, chunked, plan, key=key),
                 "chunk",
                 run,
                 chunk.index,
             )
         key = f"livetrack-hash-{run.movie.path}-{token}"
         add(futures.get(key) or client.submit(content_hash, run.movie.path, key=key), "hash", run)
-        if spec.is_auto and chunked:
-            key = f"livetrack-auto-{name}-{token}"
-            add(client.submit(auto_choice, run.movie, spec, key=key), "auto", run)
     total = sum(r.movie.n_frames for r in runs)
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=total, unit="frame", disable=not show, file=sys.stderr, dynamic_ncols=True)
@@ -390,7 +394,8 @@ def _run(
                 if kind == "hash":
                     run.sha256 = result
                 elif kind == "auto":
-                    run.choice = result
+                    run.plan = result
+                    run.choice = result.choice.line()
                 else:
                     table, seconds = result
                     run.tables[index] = table
@@ -455,6 +460,9 @@ def _finish(
     # Empty chunks take no part, unless all are: their columns are the localizer's own.
     parts = [t for t in tables if len(t)] or tables[:1]
     positions = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if run.plan is not None:
+        # The auto mode's cut between clutter and particles is the whole movie's.
+        positions = run.plan.select(positions)
     table = (
         link(positions, search_range_px=search_range_px, memory=memory)
         if search_range_px > 0

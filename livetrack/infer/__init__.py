@@ -1,6 +1,13 @@
 """Run trained CNN localizers: backends (TensorRT, CUDA, ONNX Runtime, PyTorch), ``locate``."""
 
-from livetrack.infer._auto import AutoChoice, AutoLocalizer, choose_auto
+from livetrack.infer._auto import (
+    PLAN_FRAMES,
+    AutoChoice,
+    AutoLocalizer,
+    AutoPlan,
+    choose_auto,
+    plan_frames,
+)
 from livetrack.infer._backends import (
     AUTO_ORDER,
     Backend,
@@ -22,8 +29,10 @@ from livetrack.infer._tensorrt import TensorRTBackend
 
 __all__ = [
     "AUTO_ORDER",
+    "PLAN_FRAMES",
     "AutoChoice",
     "AutoLocalizer",
+    "AutoPlan",
     "Backend",
     "CNNLocalizer",
     "CudaBackend",
@@ -40,6 +49,7 @@ __all__ = [
     "default_threads",
     "locate",
     "make_backend",
+    "plan_frames",
     "register_backend",
     "write_rates",
 ]

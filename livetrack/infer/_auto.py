@@ -28,21 +28,25 @@ from livetrack._stack import as_stack
 from livetrack.infer._localizer import CNNLocalizer, _cached_localizer
 from livetrack.localize import (
     FeatureScale,
+    OverlayPlan,
     bin_frames,
     measure_feature_scale,
+    plan_overlays,
     remove_overlays,
-    remove_stripes,
     stripe_profiles,
     window_stack,
 )
 from livetrack.model import CORRELATED_NOISE_RATIO, empty_table, frame_statistics, scale_noise
 
 __all__ = [
+    "PLAN_FRAMES",
     "AutoChoice",
     "AutoLocalizer",
+    "AutoPlan",
     "choose_auto",
     "clutter_cut",
     "null_level",
+    "plan_frames",
     "strength_cut",
 ]
 
@@ -73,8 +77,8 @@ _FAINT_MODEL = "spots-t5"
 _RING_MODEL = "rings"
 #: Frames of the single-frame pass that measures the particles' strength.
 _STRENGTH_FRAMES = 3
-#: Frames (spread over the movie) the noise level and the null strength are measured on.
-_NULL_FRAMES = 20
+#: Frames, spread over a movie, that the auto mode makes its one-time measurements on.
+PLAN_FRAMES = 20
 #: False detections per frame the null level lets through (the target is <= 0.1).
 _NULL_RATE = 0.05
 #: Factor on the measured noise level (an extreme of a sample, see `_null_strength`).
@@ -174,6 +178,63 @@ class AutoChoice:
             f"auto: {model}; {self.polarity} particles of sigma "
             f"{self.sigma_px:.1f} px ({how}), {binned}; {noise}"
         )
+
+
+@dataclass(frozen=True, eq=False)
+class AutoPlan:
+    """What the auto mode measures once per movie, to locate any of its frames with.
+
+    Made by :meth:`AutoLocalizer.plan` on the frames :func:`plan_frames` picks; small and
+    picklable, so a movie tracked in parts on several workers is planned once and every
+    part is located with the same plan (:meth:`AutoLocalizer.from_plan`).
+
+    Attributes
+    ----------
+    choice : AutoChoice
+        Network, scale, polarity, noise model and threshold policy.
+    noise : float
+        The noise level strengths are measured in (network input units).
+    null : float
+        Strength false alarms reach outside the training regime (-inf inside it).
+    overlays : OverlayPlan or None
+        Where burned-in overlays are.
+    stripes : numpy.ndarray or None
+        ``(H, W)`` fixed-pattern offsets subtracted from every frame.
+    """
+
+    choice: AutoChoice
+    noise: float
+    null: float
+    overlays: OverlayPlan | None
+    stripes: np.ndarray | None
+
+    def select(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Keep the detections that stand out of the movie's clutter and false alarms.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            :meth:`AutoLocalizer.detect`'s detections of the whole movie (the gap between
+            clutter and particles is found on all of them together).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The kept detections without the ``strength`` column.
+        """
+        z = table["strength"].to_numpy(dtype=np.float64)
+        keep = z > max(strength_cut(z), self.null)
+        return table[keep].drop(columns="strength").reset_index(drop=True)
+
+
+def plan_frames(n_frames: int) -> np.ndarray:
+    """Return the frames of an ``n_frames`` movie the auto mode plans on (evenly spread).
+
+    At most :data:`PLAN_FRAMES`; all of them for a movie that short, so planning on these
+    frames alone plans the same as planning on the movie.
+    """
+    n = min(int(n_frames), PLAN_FRAMES)
+    return np.unique(np.linspace(0, n_frames - 1, n).round().astype(np.intp))
 
 
 def choose_auto(
@@ -337,9 +398,13 @@ def null_level(z: np.ndarray, n_frames: int) -> float:
 class AutoLocalizer:
     """The CNN with its input scale, polarity and noise model chosen from the data.
 
-    Satisfies the ``Localizer`` protocol. The choice (:func:`choose_auto`) is made on the
-    first frames it sees (the whole stack in :meth:`locate_stack`, the first frame of a live
-    stream in :meth:`locate`) and logged in one line; :meth:`configure` makes it beforehand.
+    Satisfies the ``Localizer`` protocol. The one-time measurements (:meth:`plan`: overlays,
+    stripes, the choice of :func:`choose_auto`, noise and false-alarm levels) are made on
+    the first frames it sees (up to 20 spread over the stack in :meth:`locate_stack`, the
+    first frame of a live stream in :meth:`locate`) and the choice is logged in one line;
+    :meth:`configure` makes them beforehand. A movie tracked in parts is planned once, and
+    each part run with :meth:`detect` by a localizer :meth:`from_plan`; :meth:`select` on
+    all the parts' detections gives what :meth:`locate_stack` gives on the whole movie.
 
     Parameters
     ----------
@@ -375,8 +440,7 @@ class AutoLocalizer:
         self.choice: AutoChoice | None = None
         self.cnn: CNNLocalizer | None = None
         self._noise = 1.0
-        self._null: float | None = -np.inf
-        self._stripes: np.ndarray | None = None
+        self._plan: AutoPlan | None = None
         self._pool: list[np.ndarray] = []
 
     def __repr__(self) -> str:
@@ -387,8 +451,33 @@ class AutoLocalizer:
         """The model spec of the network (after :meth:`configure`)."""
         return None if self.cnn is None else self.cnn.spec
 
+    @classmethod
+    def from_plan(
+        cls,
+        plan: AutoPlan,
+        backend: str = "auto",
+        threshold: float | str | None = None,
+        refine: bool | None = None,
+        *,
+        batch_size: int = 4,
+    ) -> AutoLocalizer:
+        """Build a localizer that runs a plan made elsewhere (another process, a worker).
+
+        A movie tracked in parts is planned once (:meth:`plan`) and every part is located
+        with the same plan; :meth:`detect` per part and :meth:`select` on all of them
+        together then give exactly what :meth:`locate_stack` gives on the whole movie.
+        """
+        loc = cls(backend, threshold, refine, batch_size=batch_size, model=plan.choice.model)
+        loc._adopt(plan)
+        return loc
+
+    @property
+    def auto_plan(self) -> AutoPlan | None:
+        """What the auto mode measured on the movie (None before :meth:`configure`)."""
+        return self._plan
+
     def configure(self, frames: np.ndarray) -> AutoChoice:
-        """Choose scale, polarity and noise model on ``frames`` and build the network.
+        """Make the one-time measurements (:meth:`plan`) on ``frames`` and build the network.
 
         Parameters
         ----------
@@ -399,31 +488,51 @@ class AutoLocalizer:
         -------
         AutoChoice
         """
+        return self.plan(frames).choice
+
+    def plan(self, frames: np.ndarray) -> AutoPlan:
+        """Measure what the auto mode needs once per movie, on up to 20 frames spread over it.
+
+        Overlays and fixed-pattern stripes, the particles' size, polarity and shape (the
+        network, the scale and the noise model: :func:`choose_auto`), the noise level, and,
+        outside the networks' training regime, the false-alarm level. Only the frames
+        :func:`plan_frames` picks are looked at, so the plan of a movie and the plan of
+        those frames alone are the same.
+
+        Parameters
+        ----------
+        frames : numpy.ndarray
+            The movie (``(T, H, W)``) or one frame; or just its :func:`plan_frames`.
+
+        Returns
+        -------
+        AutoPlan
+            Also adopted by this localizer, which builds its network.
+        """
         stack = as_stack(frames, name="frames")
+        sample = stack[plan_frames(len(stack))]
+        overlays = plan_overlays(sample)
+        sample, hidden = remove_overlays(sample, overlays)
+        if hidden.any():
+            log.info(
+                "auto: paints over burned-in overlays (timestamps, scale bars, labels): "
+                f"{hidden.sum() / len(hidden):.0f} px per frame"
+            )
+        rows, columns = stripe_profiles(sample)
+        stripes = None
+        if rows.any() or columns.any():
+            stripes = rows[:, None] + columns[None, :]
+            sample = sample - stripes
+            log.info("auto: subtracts fixed-pattern stripes (row and column offsets)")
         choice = choose_auto(
-            stack, diameter_px=self.diameter_px, invert=self.invert, model=self.model
-        )
-        # The model and its backend session are loaded once per process (the session is
-        # what costs); the localizer itself, with its per-stream state, is this one's own.
-        shared = _cached_localizer(choice.model, self.backend_name)
-        self.cnn = CNNLocalizer(
-            model=shared.spec,
-            backend=shared.backend,
-            threshold=self.threshold,
-            batch_size=self.batch_size,
-            refine=self.refine,
-            noise_scale_px=choice.noise_scale_px,
+            sample, diameter_px=self.diameter_px, invert=self.invert, model=self.model
         )
         self.choice = choice
-        net, signed = self._inputs(stack[:: max(1, len(stack) // _NULL_FRAMES)][:_NULL_FRAMES])
+        self._build_network(choice)
+        net, signed = self._inputs(sample)
         self._noise = float(
             np.median([frame_statistics(f, 4, choice.noise_scale_px)[1] for f in signed])
         )
-        self._pool = []
-        # Outside the networks' training regime the false-alarm level is measured on the
-        # first frames located (None: still to measure).
-        outside = choice.noise_scale_px is not None or choice.bin_factor > 1
-        self._null = None if outside else -np.inf
         # The temporal model's adaptive threshold counts false peaks at the rates measured
         # on white noise at the network's own scale: only there is it a choice.
         faint_possible = (
@@ -432,16 +541,46 @@ class AutoLocalizer:
             and choice.noise_scale_px is None
             and choice.bin_factor == 1
         )
-        if faint_possible and self.threshold is None and len(stack) >= _FAINT_FRAMES:
+        if faint_possible and self.threshold is None and len(sample) >= _FAINT_FRAMES:
             step = max(1, len(net) // _STRENGTH_FRAMES)
             self._choose_window(net[::step], signed[::step])
-        log.info(self.choice.line())
-        return self.choice
+        choice = self.choice
+        null = -np.inf
+        if choice.noise_scale_px is not None or choice.bin_factor > 1:
+            # Outside the networks' training regime: the false-alarm level, measured.
+            assert self.cnn is not None  # built above
+            found = self.cnn.locate_stack(net)
+            null = self._null_strength(net, signed, found, 0)
+        plan = AutoPlan(choice, self._noise, null, overlays, stripes)
+        self._adopt(plan)
+        log.info(choice.line())
+        return plan
+
+    def _build_network(self, choice: AutoChoice) -> None:
+        # The model and its backend session are loaded once per process (the session is
+        # what costs); the localizer itself, with its per-stream state, is this one's own.
+        shared = _cached_localizer(choice.model, self.backend_name)
+        self.cnn = CNNLocalizer(
+            model=shared.spec,
+            backend=shared.backend,
+            threshold=choice.threshold if choice.threshold is not None else self.threshold,
+            batch_size=self.batch_size,
+            refine=self.refine,
+            noise_scale_px=choice.noise_scale_px,
+        )
+
+    def _adopt(self, plan: AutoPlan) -> None:
+        if self.cnn is None or self.choice != plan.choice:
+            self._build_network(plan.choice)
+        self.choice = plan.choice
+        self._noise = plan.noise
+        self._plan = plan
+        self._pool = []
 
     def _inputs(self, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the network's input and the frames strengths are measured on (bright)."""
         choice = self.choice
-        assert choice is not None  # set by configure()
+        assert choice is not None  # set by plan()
         net = _network_input(stack, choice.bin_factor, choice.network_polarity)
         return net, (net if choice.network_polarity == choice.polarity else -net)
 
@@ -454,21 +593,13 @@ class AutoLocalizer:
         2: Jaccard about 0.83 against 0.37); where they are bright, single frames are as
         good and follow fast particles better.
         """
-        assert self.cnn is not None and self.choice is not None  # set by configure()
+        assert self.cnn is not None and self.choice is not None  # set by plan()
         found = self.cnn.locate_stack(sample)
         strength = float(np.median(self._strength(found, signed, 0))) if len(found) else 0.0
         choice = replace(self.choice, strength=strength)
         if strength < _FAINT_Z:
-            shared = _cached_localizer(_FAINT_MODEL, self.backend_name)
-            self.cnn = CNNLocalizer(
-                model=shared.spec,
-                backend=shared.backend,
-                threshold="adaptive",
-                batch_size=self.batch_size,
-                refine=self.refine,
-                noise_scale_px=choice.noise_scale_px,
-            )
             choice = replace(choice, model=_FAINT_MODEL, threshold="adaptive")
+            self._build_network(choice)
         self.choice = choice
 
     def _null_strength(
@@ -480,11 +611,11 @@ class AutoLocalizer:
         and stronger false peaks. Its noise is as likely dark as bright, the particles are
         not: on the inverted frames, away from the particles (their halos and rings turn
         bright there), every detection is noise (:func:`null_level` turns them into a
-        level). Measured on up to ``_NULL_FRAMES`` frames spread over ``net``, the
+        level). Measured on up to ``PLAN_FRAMES`` frames spread over ``net``, the
         detections ``table`` made on them (network pixels) marking the particles.
         """
-        assert self.cnn is not None and self.choice is not None  # set by configure()
-        index = np.arange(len(net))[:: max(1, len(net) // _NULL_FRAMES)][:_NULL_FRAMES]
+        assert self.cnn is not None and self.choice is not None  # set by plan()
+        index = np.arange(len(net))[:: max(1, len(net) // PLAN_FRAMES)][:PLAN_FRAMES]
         sample, signed = net[index], signed[index]
         rows = table["frame"].to_numpy() - first_frame
         found = table[np.isin(rows, index)].copy()
@@ -526,6 +657,10 @@ class AutoLocalizer:
     def locate(self, image: np.ndarray, frame: int = 0) -> pd.DataFrame:
         """Locate the particles in one frame of a live stream.
 
+        The plan is made on the first frame (a camera's fixed-pattern stripes are the same
+        in every frame: measured on the first, subtracted from all); the clutter gap is
+        found on the detections of the recent frames together.
+
         Parameters
         ----------
         image : numpy.ndarray
@@ -543,32 +678,26 @@ class AutoLocalizer:
             raise InputError(
                 f"locate() takes one frame, got a stack of {stack.shape[0]}; use locate_stack()"
             )
-        if self.cnn is None:
-            # A camera's fixed-pattern stripes are the same in every frame: measured on the
-            # first, subtracted from all.
-            rows, columns = stripe_profiles(stack)
-            self._stripes = (
-                (rows[:, None] + columns[None, :]) if rows.any() or columns.any() else None
-            )
-            self.configure(stack if self._stripes is None else stack - self._stripes)
-        if self._stripes is not None:
-            stack = stack - self._stripes
-        cnn, choice = self.cnn, self.choice
-        assert cnn is not None and choice is not None  # set by configure()
+        if self._plan is None:
+            self.plan(stack)
+        plan, cnn = self._plan, self.cnn
+        assert plan is not None and cnn is not None  # set by plan()
+        if plan.stripes is not None:
+            stack = stack - plan.stripes
         net_input, signed = self._inputs(stack)
         table = cnn.locate(net_input[0], frame)
         z = self._strength(table, signed, frame)
-        # Clutter and particles are told apart on the recent frames' detections together.
         self._pool = [*self._pool[-(_LIVE_POOL_FRAMES - 1) :], z]
-        if self._null is None:
-            self._null = self._null_strength(net_input, signed, table, frame)
-        keep = z > max(strength_cut(np.concatenate(self._pool)), self._null)
+        keep = z > max(strength_cut(np.concatenate(self._pool)), plan.null)
         return self._to_input_pixels(table[keep].reset_index(drop=True))
 
     def locate_stack(
         self, frames: np.ndarray, first_frame: int = 0, temporal_window: int = 1
     ) -> pd.DataFrame:
         """Locate the particles in every frame of a ``(T, H, W)`` stack.
+
+        The same as :meth:`select` of :meth:`detect`, with the movie planned first
+        (:meth:`plan`) unless it was.
 
         Parameters
         ----------
@@ -584,37 +713,63 @@ class AutoLocalizer:
         pandas.DataFrame
             Columns ``frame, x, y, prob, sigma_x, sigma_y, mass`` in the input's pixels.
         """
-        stack, hidden = remove_overlays(as_stack(frames, name="frames"))
-        if hidden.any():
-            log.info(
-                "auto: painted over burned-in overlays (timestamps, scale bars, labels): "
-                f"{hidden.sum() / len(hidden):.0f} px per frame"
-            )
-        stack, striped = remove_stripes(stack)
-        if striped:
-            log.info("auto: removed fixed-pattern stripes (row and column offsets)")
-        if self.cnn is None:
-            self.configure(stack)
-        cnn, choice = self.cnn, self.choice
-        assert cnn is not None and choice is not None  # set by configure()
+        stack = as_stack(frames, name="frames")
+        if self._plan is None:
+            self.plan(stack)
+        return self.select(self.detect(stack, first_frame, temporal_window))
+
+    def detect(
+        self, frames: np.ndarray, first_frame: int = 0, temporal_window: int = 1
+    ) -> pd.DataFrame:
+        """Run the planned network on frames of the movie, before the movie-wide cut.
+
+        Parameters
+        ----------
+        frames, first_frame, temporal_window
+            As for :meth:`locate_stack`; ``frames`` may be any consecutive part of the
+            movie that was planned (a temporal model wants its neighbours on both sides).
+
+        Returns
+        -------
+        pandas.DataFrame
+            :meth:`locate_stack`'s columns plus ``strength``: each detection's brightness
+            above its local background in noise units, which :meth:`select` cuts on.
+            Nothing under a burned-in overlay.
+        """
+        plan, cnn = self._plan, self.cnn
+        if plan is None or cnn is None:
+            raise InputError("AutoLocalizer.detect() needs a plan: call plan() first")
+        stack, hidden = remove_overlays(as_stack(frames, name="frames"), plan.overlays)
+        if plan.stripes is not None:
+            if plan.stripes.shape != stack.shape[1:]:
+                raise InputError(
+                    f"frames of shape {stack.shape[1:]} do not belong to the planned movie "
+                    f"({plan.stripes.shape})"
+                )
+            stack = stack - plan.stripes
         net_input, signed = self._inputs(stack)
         table = cnn.locate_stack(
             net_input, first_frame=first_frame, temporal_window=temporal_window
         )
         if table.empty:
-            return empty_table()
-        z = self._strength(table, signed, first_frame)
-        if self._null is None:
-            self._null = self._null_strength(net_input, signed, table, first_frame)
-        table = table[z > max(strength_cut(z), self._null)].reset_index(drop=True)
+            table = empty_table()
+            table["strength"] = np.empty(0)
+            return table
+        table = table.assign(strength=self._strength(table, signed, first_frame))
         table = self._to_input_pixels(table)
         if hidden.any():
             # What lay under an overlay was painted over, not seen: nothing is found there.
             rows = np.clip(np.rint(table["y"].to_numpy()).astype(int), 0, hidden.shape[1] - 1)
             cols = np.clip(np.rint(table["x"].to_numpy()).astype(int), 0, hidden.shape[2] - 1)
             under = hidden[table["frame"].to_numpy() - first_frame, rows, cols]
-            table = table[~under].reset_index(drop=True)
-        return table
+            table = table[~under]
+        return table.reset_index(drop=True)
+
+    def select(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Keep the detections of the whole movie that stand out (:meth:`AutoPlan.select`)."""
+        if self._plan is None:
+            raise InputError("AutoLocalizer.select() needs a plan: call plan() first")
+        return self._plan.select(table)
 
     def _strength(self, table: pd.DataFrame, frames: np.ndarray, first_frame: int) -> np.ndarray:
         """Each detection's brightness above its local background, in noise units.

@@ -31,7 +31,13 @@ from livetrack.localize._options import (
     GaussianMLEOptions,
     RadialSymmetryOptions,
 )
-from livetrack.localize._overlay import overlay_mask, remove_overlays
+from livetrack.localize._overlay import (
+    OverlayPlan,
+    apply_overlay_plan,
+    overlay_mask,
+    plan_overlays,
+    remove_overlays,
+)
 from livetrack.localize._radial import radial_symmetry_center
 from livetrack.localize._scale import FeatureScale, bin_frames, measure_feature_scale
 
@@ -45,10 +51,12 @@ __all__ = [
     "GaussianMLELocalizer",
     "GaussianMLEOptions",
     "Localizer",
+    "OverlayPlan",
     "RadialSymmetryLocalizer",
     "RadialSymmetryOptions",
     "StepLimits",
     "TruthLocalizer",
+    "apply_overlay_plan",
     "bandpass",
     "bin_frames",
     "crlb_xy",
@@ -59,6 +67,7 @@ __all__ = [
     "measure_feature_scale",
     "overlay_mask",
     "pixel_gaussian_model",
+    "plan_overlays",
     "radial_symmetry_center",
     "remove_overlays",
     "remove_stripes",

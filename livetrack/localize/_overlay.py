@@ -10,10 +10,19 @@ and they are thin strokes or filled rectangles at the extreme grey levels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["overlay_mask", "remove_overlays"]
+__all__ = [
+    "OverlayPlan",
+    "apply_overlay_plan",
+    "overlay_mask",
+    "plan_overlays",
+    "remove_overlays",
+]
 
 # Frames the static test looks at, spread over the movie.
 _SAMPLE_FRAMES = 8
@@ -98,6 +107,103 @@ def _static_seeds(sample: np.ndarray, lo: float, span: float) -> np.ndarray:
     return seeds
 
 
+@dataclass(frozen=True)
+class OverlayPlan:
+    """Where a movie's burned-in overlays are, measured once, applied to any of its frames.
+
+    Attributes
+    ----------
+    span : float
+        The movie's grey-level range, which the per-frame stroke tests scale with.
+    colour : float
+        Grey level of the static overlay's strokes (the text's colour).
+    near : numpy.ndarray
+        ``(H, W)`` bool: within reach of the static overlay, where changing strokes count.
+    lines : numpy.ndarray
+        ``(H, W)`` bool: the static overlay with the gaps of its text lines closed.
+    text_rows : numpy.ndarray
+        ``(H,)`` bool: the rows of its text lines.
+    """
+
+    span: float
+    colour: float
+    near: np.ndarray
+    lines: np.ndarray
+    text_rows: np.ndarray
+
+
+def plan_overlays(frames: np.ndarray) -> OverlayPlan | None:
+    """Find a movie's static overlays on up to ``_SAMPLE_FRAMES`` frames spread over it.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        ``(T, H, W)`` movie, or a sample of its frames.
+
+    Returns
+    -------
+    OverlayPlan or None
+        None where there is no overlay, or fewer than two frames to tell static pixels by.
+    """
+    stack = np.asarray(frames)
+    if stack.ndim != 3 or len(stack) < 2:
+        return None
+    index = np.unique(np.linspace(0, len(stack) - 1, min(_SAMPLE_FRAMES, len(stack))).astype(int))
+    sample = stack[index].astype(np.float32)
+    lo, hi = float(stack.min()), float(stack.max())
+    span = hi - lo
+    if span <= 0:
+        return None
+    seeds = _static_seeds(sample, lo, span)
+    if not seeds.any():
+        return None
+    near = ndimage.binary_dilation(seeds, iterations=_TEXT_REACH_PX)
+    # A line of text is one region: the gaps between its glyphs, where a timestamp's
+    # changing digits sit, are closed.
+    lines = ndimage.binary_closing(
+        seeds, np.ones((_GLYPH_GAP_PX, _GLYPH_GAP_PX), dtype=bool), border_value=0
+    )
+    # Text is drawn in one colour, along the rows of its line: a changing glyph anywhere on
+    # those rows (a timestamp's digits, its decimal point) is sharp pixels of that colour.
+    colour = float(np.median(sample[:, seeds]))
+    text_rows = ndimage.binary_dilation(seeds.any(axis=1), iterations=_GROW_PX)
+    return OverlayPlan(span, colour, near, lines, text_rows)
+
+
+def apply_overlay_plan(plan: OverlayPlan | None, frames: np.ndarray) -> np.ndarray:
+    """Return the overlay pixels of each frame, given where the movie's overlays are.
+
+    Parameters
+    ----------
+    plan : OverlayPlan or None
+        From :func:`plan_overlays` on the movie (None: no overlay).
+    frames : numpy.ndarray
+        ``(T, H, W)`` frames of that movie, any of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean ``(T, H, W)`` mask, as :func:`overlay_mask` describes; each frame's depends
+        on that frame and the plan only.
+    """
+    stack = np.asarray(frames)
+    mask = np.zeros(stack.shape, dtype=bool)
+    if plan is None or stack.ndim != 3 or plan.near.shape != stack.shape[1:]:
+        return mask
+    span = plan.span
+    rows, cols = np.nonzero(plan.near | plan.text_rows[:, None])
+    box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+    for t in range(len(stack)):
+        part = stack[t][box].astype(np.float32)
+        strokes = np.abs(part - ndimage.median_filter(part, 5)) > _STROKE * span
+        glyphs = (_jump(part) >= _SHARP * span) & (np.abs(part - plan.colour) <= _STROKE * span)
+        found = (
+            (strokes & plan.near[box]) | (glyphs & plan.text_rows[box[0], None]) | plan.lines[box]
+        )
+        mask[t][box] = ndimage.binary_dilation(found, iterations=_GROW_PX)
+    return mask
+
+
 def overlay_mask(frames: np.ndarray) -> np.ndarray:
     """Return the pixels of burned-in overlays in every frame of a movie.
 
@@ -115,47 +221,21 @@ def overlay_mask(frames: np.ndarray) -> np.ndarray:
         changing digits), grown by ``_GROW_PX`` pixels for anti-aliased edges and the
         ringing of lossy compression.
     """
-    stack = np.asarray(frames)
-    mask = np.zeros(stack.shape, dtype=bool)
-    if stack.ndim != 3 or len(stack) < 2:
-        return mask
-    index = np.unique(np.linspace(0, len(stack) - 1, min(_SAMPLE_FRAMES, len(stack))).astype(int))
-    sample = stack[index].astype(np.float32)
-    lo, hi = float(stack.min()), float(stack.max())
-    span = hi - lo
-    if span <= 0:
-        return mask
-    seeds = _static_seeds(sample, lo, span)
-    if not seeds.any():
-        return mask
-    near = ndimage.binary_dilation(seeds, iterations=_TEXT_REACH_PX)
-    # A line of text is one region: the gaps between its glyphs, where a timestamp's
-    # changing digits sit, are closed.
-    lines = ndimage.binary_closing(
-        seeds, np.ones((_GLYPH_GAP_PX, _GLYPH_GAP_PX), dtype=bool), border_value=0
-    )
-    # Text is drawn in one colour, along the rows of its line: a changing glyph anywhere on
-    # those rows (a timestamp's digits, its decimal point) is sharp pixels of that colour.
-    colour = float(np.median(sample[:, seeds]))
-    text_rows = ndimage.binary_dilation(seeds.any(axis=1), iterations=_GROW_PX)
-    rows, cols = np.nonzero(near | text_rows[:, None])
-    box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-    for t in range(len(stack)):
-        part = stack[t][box].astype(np.float32)
-        strokes = np.abs(part - ndimage.median_filter(part, 5)) > _STROKE * span
-        glyphs = (_jump(part) >= _SHARP * span) & (np.abs(part - colour) <= _STROKE * span)
-        found = (strokes & near[box]) | (glyphs & text_rows[box[0], None]) | lines[box]
-        mask[t][box] = ndimage.binary_dilation(found, iterations=_GROW_PX)
-    return mask
+    return apply_overlay_plan(plan_overlays(frames), frames)
 
 
-def remove_overlays(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def remove_overlays(
+    frames: np.ndarray, plan: OverlayPlan | Literal["measure"] | None = "measure"
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the movie with burned-in overlays painted over, and their mask.
 
     Parameters
     ----------
     frames : numpy.ndarray
         ``(T, H, W)`` movie.
+    plan : OverlayPlan or None or "measure"
+        Where the movie's overlays are (:func:`plan_overlays`, made once for a movie tracked
+        in parts); ``"measure"`` finds them on ``frames``.
 
     Returns
     -------
@@ -165,9 +245,11 @@ def remove_overlays(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         the Gaussian-weighted mean of the nearby pixels that are not overlay), so no edge
         is left where a detector could fire.
     mask : numpy.ndarray
-        :func:`overlay_mask` of ``frames``.
+        The overlay pixels of each frame (:func:`overlay_mask`).
     """
-    mask = overlay_mask(frames)
+    if isinstance(plan, str):
+        plan = plan_overlays(frames)
+    mask = apply_overlay_plan(plan, frames)
     if not mask.any():
         return frames, mask
     cleaned = np.array(frames, dtype=np.float32)

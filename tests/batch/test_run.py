@@ -59,9 +59,7 @@ def test_auto_movie_in_one_chunk_is_livetrack_track(client, movies, tmp_path):
 
 def test_auto_choice_is_made_once_per_chunked_movie(client, tmp_path, make_frames):
     # Faint spots: auto picks spots-t5 with the adaptive threshold, from 20 frames spread
-    # over the movie, and every chunk repeats that choice. Its per-chunk measurements (the
-    # clutter gap, overlays, stripes) could differ from one pass's; on white-noise spots
-    # like these they do not, and the positions are the same.
+    # over the movie, planned once; every chunk runs that plan.
     frames = make_frames(40, seed=2, snr=3.0)
     path = tmp_path / "faint.tif"
     tifffile.imwrite(path, frames, photometric="minisblack")
@@ -72,6 +70,22 @@ def test_auto_choice_is_made_once_per_chunked_movie(client, tmp_path, make_frame
     assert entry["auto_choice"].startswith("auto: model 'spots-t5' with the adaptive threshold")
     one_pass = _as_written(livetrack.track(frames))
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "faint.csv"), one_pass)
+
+
+def test_auto_chunked_equals_one_pass_with_overlays_and_clutter(client, tmp_path):
+    # 8-bit video with correlated noise, rods, blobs and a burned-in label whose counter
+    # changes: auto paints over the label, measures a false-alarm level and cuts the
+    # clutter on the whole movie's detections, all of which chunks must reproduce.
+    movie = livetrack.simulate.cluttered_spots(n_frames=24, shape=(96, 128), n_particles=6)
+    path = tmp_path / "clutter.tif"
+    tifffile.imwrite(path, movie.frames, photometric="minisblack")
+    report = livetrack.track_many([path], tmp_path / "out", client=client, chunk_frames=8)
+    assert report.ok
+    entry = json.loads((tmp_path / "out" / "manifest.json").read_text())["movies"]["clutter"]
+    assert entry["chunks"] == 3
+    one_pass = _as_written(livetrack.track(movie.frames))
+    assert len(one_pass) >= 0.8 * len(movie.truth)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "clutter.csv"), one_pass)
 
 
 def test_corrupt_file_fails_alone_and_rerun_skips_what_is_done(client, movies, tmp_path):

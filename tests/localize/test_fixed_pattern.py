@@ -48,6 +48,6 @@ def test_a_live_stream_subtracts_the_stripes_of_its_first_frame(movie, rng):
     frames, _ = _striped(movie, 2.0, rng)
     live = AutoLocalizer()
     tables = [live.locate(f, i) for i, f in enumerate(frames)]
-    assert live._stripes is not None
+    assert live.auto_plan is not None and live.auto_plan.stripes is not None
     s = evaluate.score(movie.truth, pd.concat(tables, ignore_index=True), gate_px=2)
     assert s.jaccard >= 0.9
