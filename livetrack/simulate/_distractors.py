@@ -70,14 +70,15 @@ def rod_photons(
     shape: tuple[int, int],
     rng: np.random.Generator,
     count: int,
-    length_sigma_px: tuple[float, float] = (3.0, 8.0),
+    length_sigma_px: tuple[float, float] = (4.0, 10.0),
     width_sigma_px: tuple[float, float] = (0.8, 1.6),
     peak_photons: tuple[float, float] = (2.0, 60.0),
 ) -> np.ndarray:
     """Render elongated distractors (bacteria, fibres, debris): rotated anisotropic Gaussians.
 
-    The long axis is at least 2.5 times the short one, so no rod is a round particle seen
-    slightly astigmatically.
+    The long axis is at least 3 times the short one, so no rod is a round particle seen
+    slightly astigmatically, nor two overlapping spots (whose joint image is at most about
+    twice as long as wide where a localizer can still separate them).
 
     Parameters
     ----------
@@ -101,7 +102,7 @@ def rod_photons(
     out = np.zeros((rows.size, cols.size))
     for _ in range(int(count)):
         across = float(rng.uniform(*width_sigma_px))
-        along = max(float(rng.uniform(*length_sigma_px)), 2.5 * across)
+        along = max(float(rng.uniform(*length_sigma_px)), 3.0 * across)
         angle = float(rng.uniform(0.0, math.pi))
         x0 = float(rng.uniform(-along, cols.size - 1 + along))
         y0 = float(rng.uniform(-along, rows.size - 1 + along))

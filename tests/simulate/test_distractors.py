@@ -45,7 +45,7 @@ def test_rods_are_elongated(seed):
         return
     small, large = _second_moments(image)
     # Cut by the border a rod stays at least as elongated in the part that is seen.
-    assert large / small > 2.5**2 * 0.5
+    assert large / small > 3.0**2 * 0.5
 
 
 def test_overlay_is_drawn_at_its_level_and_nothing_else_changes():
