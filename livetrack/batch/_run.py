@@ -384,13 +384,16 @@ def _run(
             for kind, run, index in what[future.key]:
                 if run.failed:
                     continue
-                if future.status != "finished":
+                try:
+                    # A result held by a worker that died is computed again: result() waits
+                    # for it, where the future's status may read "lost" meanwhile.
+                    result = future.result()
+                except Exception as exc:  # the task's own error, or its cancellation
                     run.failed = True
                     client.cancel([futures[k] for k, uses in what.items() if uses[0][1] is run])
-                    _fail(report, manifest, run.movie.name, _message(future.exception(), run))
+                    _fail(report, manifest, run.movie.name, _message(exc, run))
                     bar.update(run.movie.n_frames - sum(_core(run, i) for i in run.tables))
                     continue
-                result = future.result()
                 if kind == "hash":
                     run.sha256 = result
                 elif kind == "auto":
