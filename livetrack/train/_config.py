@@ -153,6 +153,13 @@ class OptimConfig:
     soft_detection_targets : bool
         Spread each particle's detection target over the 2x2 cells around it (see
         ``livetrack.train._data.target_maps``) instead of one owning cell.
+    average_with : str or None
+        Model name or folder (same architecture) whose weights the trained ones are
+        averaged with before the threshold is calibrated, as WiSE-FT does (Wortsman et al.,
+        CVPR 2022): a fine-tuned network averaged with the one it came from keeps more of
+        that one's accuracy on its own data and most of what fine-tuning added.
+    average_weight : float
+        Share of the trained weights in that average (the rest is ``average_with``'s).
     """
 
     steps: int = 4000
@@ -168,6 +175,8 @@ class OptimConfig:
     checkpoint_every: int = 250
     init_from: str | None = None
     soft_detection_targets: bool = False
+    average_with: str | None = None
+    average_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -327,6 +336,8 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
         raise InputError("recipe: a temporal model needs validation.frames_per_snr >= 2")
     if cfg.optim.steps < 1 or cfg.optim.batch_size < 1:
         raise InputError("recipe: optim.steps and optim.batch_size must be >= 1")
+    if not 0.0 <= cfg.optim.average_weight <= 1.0:
+        raise InputError("recipe: optim.average_weight must be between 0 and 1")
     return cfg
 
 

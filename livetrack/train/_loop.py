@@ -131,6 +131,8 @@ def train(
     spec = ModelSpec(name=config.name, net=config.model, refine=refine)
     scenes = validation_scenes(config)
     losses = _optimize(run, config, spec, scenes, out, resume, progress)
+    if config.optim.average_with:
+        _average_with(run, config.optim.average_with, config.optim.average_weight)
     return _finish(run, config, spec, scenes, out, losses, recipe_text)
 
 
@@ -196,6 +198,23 @@ def _init_from(run: _Run, model: str) -> None:
     if start.net != run.config.model:
         raise InputError(f"optim.init_from: {model!r} has another architecture")
     run.net.load_state_dict(load_net(start, device=run.device).state_dict())
+
+
+def _average_with(run: _Run, model: str, weight: float) -> None:
+    """Average the trained weights with another model's: ``weight`` of the trained ones."""
+    from livetrack.model import load_model, load_net
+
+    other = load_model(model)
+    if other.net != run.config.model:
+        raise InputError(f"optim.average_with: {model!r} has another architecture")
+    theirs = load_net(other, device=run.device).state_dict()
+    mine = run.net.state_dict()
+    # Counters (BatchNorm's batches seen) are not weights: the trained ones stay.
+    mixed = {
+        k: weight * v + (1.0 - weight) * theirs[k] if v.is_floating_point() else v
+        for k, v in mine.items()
+    }
+    run.net.load_state_dict(mixed)
 
 
 def _resume(run: _Run, path: Path, config: TrainConfig) -> None:

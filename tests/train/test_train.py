@@ -107,6 +107,35 @@ def test_init_from_another_model(tmp_path, trained):
         train(config_from_dict(other), tmp_path / "c", progress=False, device="cpu")
 
 
+def test_trained_weights_averaged_with_another_model(tmp_path, trained):
+    # A fresh network (no init) trained a few steps, then averaged 0.25 / 0.75 with the
+    # first: every float weight is that mix of the two.
+    steps = {**TINY["optim"], "steps": 3}
+    alone = train(
+        config_from_dict({**TINY, "seed": 9, "optim": steps}),
+        tmp_path / "alone",
+        progress=False,
+        device="cpu",
+    )
+    mixed_optim = {**steps, "average_with": str(trained.spec.folder), "average_weight": 0.25}
+    mixed = train(
+        config_from_dict({**TINY, "seed": 9, "optim": mixed_optim}),
+        tmp_path / "mixed",
+        progress=False,
+        device="cpu",
+    )
+    a = torch.load(trained.spec.weights_path, weights_only=True)
+    b = torch.load(alone.spec.weights_path, weights_only=True)
+    m = torch.load(mixed.spec.weights_path, weights_only=True)
+    for key in ("stem.0.weight", "head.weight"):
+        if key in m:
+            expected = 0.25 * b[key].numpy() + 0.75 * a[key].numpy()
+            assert np.allclose(m[key].numpy(), expected, atol=1e-6)
+    assert not np.allclose(m["stem.0.weight"].numpy(), b["stem.0.weight"].numpy())
+    with pytest.raises(InputError, match="average_weight"):
+        config_from_dict({**TINY, "optim": {**TINY["optim"], "average_weight": 1.5}})
+
+
 @pytest.mark.parametrize(("frames", "causal", "weights"), [(3, False, 1), (2, True, 1)])
 def test_temporal_training_learns_a_fusion_and_saves_it(tmp_path, trained, frames, causal, weights):
     raw = {
