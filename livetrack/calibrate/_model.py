@@ -266,6 +266,10 @@ def model_recipe(
         "threads": int(threads),
         "checkpoint_every": checkpoint,
         "init_from": base,
+        # The shipped recipe's own average refers to the runs that made the shipped model;
+        # a calibration starts from the shipped model itself.
+        "average_with": None,
+        "average_weight": 1.0,
     }
     if quick:
         optim["batch_size"] = 4

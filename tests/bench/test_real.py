@@ -78,7 +78,12 @@ def test_border_distance_uses_the_image_area():
 
 def test_truth_replay_scores_perfectly_on_the_lookalikes():
     sources = bench.lookalike_sources(n_frames=2)
-    assert [s.name for s in sources] == ["compressed spheres", "brightfield rings", "dark colloids"]
+    assert [s.name for s in sources] == [
+        "compressed spheres",
+        "brightfield rings",
+        "dark colloids",
+        "cluttered spots",
+    ]
 
     def truth(source):
         return lambda frames: source.truth[source.truth["frame"] < len(frames)]

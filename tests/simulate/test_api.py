@@ -28,6 +28,12 @@ PUBLIC = {
     "h264_roundtrip",
     "lookalike_movie",
     "quantize_8bit",
+    "cluttered_spots",
+    # What real frames hold beside the particles.
+    "blob_photons",
+    "block_compress",
+    "draw_overlay",
+    "rod_photons",
 }
 
 
