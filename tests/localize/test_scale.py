@@ -80,3 +80,18 @@ def test_bin_frames_pixel_centres_map_back(factor, row, col):
     i, j = np.unravel_index(np.argmax(binned), binned.shape)
     assert i * factor + (factor - 1) / 2 == pytest.approx(r0 + (factor - 1) / 2)
     assert j * factor + (factor - 1) / 2 == pytest.approx(c0 + (factor - 1) / 2)
+
+
+def test_a_ring_needs_more_than_one_feature():
+    from livetrack.localize import FeatureScale
+
+    lone = FeatureScale(polarity="bright", sigma_px=1.0, n_features=1, ring_contrast=-0.3)
+    several = FeatureScale(polarity="bright", sigma_px=1.0, n_features=3, ring_contrast=-0.3)
+    spots = FeatureScale(polarity="bright", sigma_px=1.0, n_features=30, ring_contrast=-0.1)
+    assert not lone.is_ring and several.is_ring and not spots.is_ring
+
+
+def test_faint_spots_over_many_frames_are_not_rings():
+    # ISBI-like spots at SNR 1: of ten frames only a noise peak or two pass as features.
+    movie = simulate.simulate_movie(n_frames=10, shape=(256, 256), n_particles=25, snr=1.0, seed=8)
+    assert not measure_feature_scale(movie.frames).is_ring
