@@ -78,9 +78,7 @@ class FeatureScale:
         noise peak's surroundings are as likely to dip as a ring (ISBI-like spots at SNR 1:
         the single feature found in 10 frames showed a lobe of -0.27).
         """
-        return bool(
-            self.n_features >= _RING_MIN_FEATURES and self.ring_contrast <= _RING_CONTRAST
-        )
+        return bool(self.n_features >= _RING_MIN_FEATURES and self.ring_contrast <= _RING_CONTRAST)
 
     @property
     def diameter_px(self) -> float:
