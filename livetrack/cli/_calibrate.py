@@ -145,7 +145,7 @@ def model_command(
     base: Annotated[
         str | None, typer.Option(help="Model to fine-tune (default: the closest shipped one).")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 1500,
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 6000,
     minutes: Annotated[
         float, typer.Option(help="Anneal and stop within this many minutes of training.")
     ] = 20.0,
