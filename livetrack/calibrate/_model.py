@@ -152,6 +152,23 @@ def _photon_stats(psf: ParticleImage, camera: CameraCalibration) -> dict[str, fl
     }
 
 
+def measured_profile(psf: ParticleImage) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Return a particle-image calibration's profile as ``ProfilePSF`` takes it.
+
+    Radii from 0 and signed values (a negative centre for dark particles). The measured
+    profile is binned from the bins' centres on and normalized to the centre's contrast;
+    its first value stands for the centre.
+    """
+    r = np.asarray(psf.profile_r_px, dtype=np.float64)
+    v = np.asarray(psf.profile, dtype=np.float64)
+    if r.size < 2:
+        raise InputError("the particle calibration has no profile to train on")
+    sign = 1.0 if psf.polarity == "bright" else -1.0
+    radii = np.concatenate([[0.0], r[r > 0]])
+    values = sign * np.concatenate([[v[0]], v[r > 0]])
+    return tuple(float(x) for x in radii), tuple(float(x) for x in values)
+
+
 def model_recipe(
     psf: ParticleImage,
     camera: CameraCalibration,
@@ -234,7 +251,11 @@ def model_recipe(
         "background_photons": stats["bg"],
         "snrs": tuple(sorted({round(max(stats["snr_low"], 1.5), 2), round(stats["snr"], 2)})),
     }
-    if psf.model == "gaussian" or psf.ring_radius_px is None:
+    if psf.model == "profile":
+        # No model fits: the particles are trained as they were measured.
+        radii, values = measured_profile(psf)
+        data.update(psf="profile", profile_r_px=radii, profile=values, profile_scale=(0.95, 1.05))
+    elif psf.model == "gaussian" or psf.ring_radius_px is None:
         s = psf.sigma_px
         data.update(psf="gaussian", sigma_px=(0.9 * s, 1.1 * s), airy_fraction=0.0)
         validation["sigma_px"] = s
@@ -350,11 +371,15 @@ def measured_scene(
     psf_model : livetrack.simulate.PSF
         The particle image it was rendered with.
     """
-    from livetrack.simulate import GaussianPSF, RingPSF, simulate_movie
+    from livetrack.simulate import GaussianPSF, ProfilePSF, RingPSF, simulate_movie
 
     stats = _photon_stats(psf, camera)
-    if psf.model == "gaussian" or psf.ring_radius_px is None:
-        image: Any = GaussianPSF(psf.sigma_px)
+    if psf.model == "profile":
+        image: Any = ProfilePSF(*measured_profile(psf))
+        size = psf.ring_radius_px if psf.ring_radius_px is not None else 0.0
+        separation = max(4.0 * psf.sigma_px, 2.5 * size)
+    elif psf.model == "gaussian" or psf.ring_radius_px is None:
+        image = GaussianPSF(psf.sigma_px)
         separation = 4.0 * psf.sigma_px
     else:
         contrast = 1.0 if psf.polarity == "bright" else -1.0

@@ -46,7 +46,7 @@ from livetrack.simulate._lookalike import (
     lookalike_movie,
 )
 from livetrack.simulate._movie import TRUTH_COLUMNS, Movie, render_frame, simulate_movie
-from livetrack.simulate._psf import PSF, AiryPSF, GaussianPSF, RingPSF
+from livetrack.simulate._psf import PSF, AiryPSF, GaussianPSF, ProfilePSF, RingPSF
 from livetrack.simulate._snr import photons_for_snr, snr_of
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "IlluminationState",
     "Movie",
     "ParticleState",
+    "ProfilePSF",
     "RingPSF",
     "add_correlated_noise",
     "blob_photons",

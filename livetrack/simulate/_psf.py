@@ -180,7 +180,7 @@ def _supersampled_windows(
 
 
 @functools.lru_cache(maxsize=32)
-def _table(psf: AiryPSF | RingPSF) -> _RadialTable:
+def _table(psf: AiryPSF | RingPSF | ProfilePSF) -> _RadialTable:
     """Build (once) the interpolation table of a PSF covering its whole render window."""
     return _RadialTable(psf.profile, 2.0 * (psf.half_width_px + 1.0) ** 2)
 
@@ -391,6 +391,77 @@ class RingPSF:
         self, shape: tuple[int, int], x: ArrayLike, y: ArrayLike, amplitude: ArrayLike
     ) -> np.ndarray:
         """Render signed ring modulations; see :meth:`GaussianPSF.render`."""
+        xs, ys, amp = _particle_arrays(shape, x, y, amplitude)
+        hw = self.half_width_px
+        col0, row0, keep = _window_origins(shape, xs, ys, hw)
+        col0, row0, xs, ys, amp = col0[keep], row0[keep], xs[keep], ys[keep], amp[keep]
+        windows = _supersampled_windows(col0, row0, xs, ys, hw, self.supersample, _table(self))
+        windows *= amp[:, None, None]
+        return _accumulate(shape, col0, row0, windows)
+
+    def peak_per_amplitude(self) -> float:
+        """Signed centre-pixel modulation per unit amplitude (negative for a dark centre)."""
+        return _centred_extreme(self)
+
+
+@dataclass(frozen=True)
+class ProfilePSF:
+    """A measured particle image: an empirical radial profile, pixel-integrated.
+
+    For particles no analytic model fits (``livetrack calibrate psf`` reports them as
+    ``"profile"``): the value at distance ``r`` is the linear interpolation of the measured
+    ``(r_px, values)``, zero beyond the last radius. It is a signed modulation per unit
+    amplitude, as :class:`RingPSF`'s: a dark-centred particle has a negative centre.
+
+    Parameters
+    ----------
+    r_px : tuple of float
+        Increasing radii (px), the first at 0.
+    values : tuple of float
+        The profile at those radii; the centre's magnitude is the reference (``|values[0]|``
+        is the contrast per unit amplitude).
+    scale : float
+        Stretch of the radii (a particle a little larger or smaller than the one measured).
+    supersample : int
+        Gauss-Legendre nodes per pixel along each axis for the pixel integration.
+    """
+
+    r_px: tuple[float, ...]
+    values: tuple[float, ...]
+    scale: float = 1.0
+    supersample: int = 2
+
+    def __post_init__(self) -> None:
+        r = np.asarray(self.r_px, dtype=np.float64)
+        v = np.asarray(self.values, dtype=np.float64)
+        if r.ndim != 1 or r.size < 2 or r.size != v.size:
+            raise InputError("a profile needs at least 2 radii and as many values")
+        if (
+            not (np.isfinite(r).all() and np.isfinite(v).all())
+            or r[0] != 0
+            or np.any(np.diff(r) <= 0)
+        ):
+            raise InputError("profile radii must start at 0 and increase; values must be finite")
+        if v[0] == 0:
+            raise InputError("a profile's centre value must not be 0")
+        _check_positive("scale", self.scale, upper=10.0)
+        _check_positive("radius of the profile", float(r[-1]) * self.scale, upper=200.0)
+        _check_supersample(self.supersample)
+
+    @property
+    def half_width_px(self) -> int:
+        """Half width of the render window, covering the profile's last radius."""
+        return max(2, math.ceil(self.r_px[-1] * self.scale))
+
+    def profile(self, r: np.ndarray) -> np.ndarray:
+        """Return the value per unit amplitude at distance ``r`` (px) before pixel integration."""
+        radii = np.asarray(self.r_px, dtype=np.float64) * self.scale
+        return np.interp(r, radii, np.asarray(self.values, dtype=np.float64), right=0.0)
+
+    def render(
+        self, shape: tuple[int, int], x: ArrayLike, y: ArrayLike, amplitude: ArrayLike
+    ) -> np.ndarray:
+        """Render signed profile modulations; see :meth:`GaussianPSF.render`."""
         xs, ys, amp = _particle_arrays(shape, x, y, amplitude)
         hw = self.half_width_px
         col0, row0, keep = _window_origins(shape, xs, ys, hw)

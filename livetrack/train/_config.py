@@ -30,8 +30,9 @@ class DataConfig:
     patch_px : int
         Side of the square training patches (a multiple of 4).
     psf : str
-        ``"gaussian"`` (fluorescent spots, optionally mixed with Airy spots) or ``"ring"``
-        (brightfield/holographic microspheres).
+        ``"gaussian"`` (fluorescent spots, optionally mixed with Airy spots), ``"ring"``
+        (brightfield/holographic microspheres) or ``"profile"`` (a measured radial profile,
+        ``profile_r_px`` / ``profile``, as ``livetrack calibrate psf`` reports it).
     sigma_px : tuple of float
         Gaussian PSF standard deviation range.
     airy_fraction : float
@@ -76,6 +77,12 @@ class DataConfig:
         Fraction of patches from an EMCCD (EM gain 50--300).
     norm_jitter : float
         Relative jitter applied to the normalization scale (robustness to its estimate).
+    profile_r_px, profile : tuple of float
+        The measured profile (``psf = "profile"``): radii from 0 (px) and the signed value
+        at each, the centre's magnitude 1 (negative for dark-centred particles).
+    profile_scale : tuple of float
+        Range of the stretch of the profile's radii (particles a little larger or smaller
+        than the measured average).
     halo_fraction : float
         Fraction of spot patches whose particles are large spheres seen at the network's
         scale (binned, as ``--model auto`` shows them): a bright core inside a faint dark
@@ -113,6 +120,9 @@ class DataConfig:
     read_noise_e: tuple[float, float] = (0.0, 3.0)
     em_fraction: float = 0.1
     norm_jitter: float = 0.1
+    profile_r_px: tuple[float, ...] = ()
+    profile: tuple[float, ...] = ()
+    profile_scale: tuple[float, float] = (0.95, 1.05)
     halo_fraction: float = 0.0
     realism_fraction: float = 0.0
 
@@ -326,8 +336,17 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
     cfg = TrainConfig(name=str(raw.get("name", "spots")), seed=int(raw.get("seed", 0)), **parts)
     if cfg.data.patch_px % 4 or cfg.data.patch_px < 16:
         raise InputError("recipe: data.patch_px must be a multiple of 4 and >= 16")
-    if cfg.data.psf not in ("gaussian", "ring"):
-        raise InputError(f"recipe: data.psf must be 'gaussian' or 'ring', got {cfg.data.psf!r}")
+    if cfg.data.psf not in ("gaussian", "ring", "profile"):
+        raise InputError(
+            f"recipe: data.psf must be 'gaussian', 'ring' or 'profile', got {cfg.data.psf!r}"
+        )
+    if cfg.data.psf == "profile":
+        from livetrack.simulate import ProfilePSF
+
+        try:
+            ProfilePSF(tuple(cfg.data.profile_r_px), tuple(cfg.data.profile))
+        except InputError as exc:
+            raise InputError(f"recipe: data.profile_r_px / data.profile: {exc}") from None
     if cfg.temporal.causal and cfg.temporal.frames < 2:
         raise InputError("recipe: a causal temporal window needs temporal.frames >= 2")
     if not cfg.temporal.causal and (cfg.temporal.frames < 1 or cfg.temporal.frames % 2 == 0):

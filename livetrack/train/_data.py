@@ -54,8 +54,11 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 
 def _draw_psf(cfg: DataConfig, rng: np.random.Generator) -> Any:
-    from livetrack.simulate import AiryPSF, GaussianPSF, RingPSF
+    from livetrack.simulate import AiryPSF, GaussianPSF, ProfilePSF, RingPSF
 
+    if cfg.psf == "profile":
+        scale = float(rng.uniform(*cfg.profile_scale))
+        return ProfilePSF(tuple(cfg.profile_r_px), tuple(cfg.profile), scale=scale)
     if cfg.psf != "ring" and cfg.halo_fraction > 0 and rng.random() < cfg.halo_fraction:
         # A large sphere binned to the network's scale: J0's core under a tight envelope
         # leaves a dark halo 0.08-0.24 of the core deep, as microspheres in brightfield show.
@@ -120,8 +123,14 @@ def _illumination_field(
 
 def _scale_px(psf: Any) -> float:
     """Return the Gaussian sigma that ``--model auto`` measures for a particle image model."""
-    from livetrack.simulate import AiryPSF, RingPSF
+    from livetrack.simulate import AiryPSF, ProfilePSF, RingPSF
 
+    if isinstance(psf, ProfilePSF):
+        # A Gaussian of the same half width at half maximum.
+        r = np.linspace(0.0, psf.r_px[-1] * psf.scale, 400)
+        v = np.abs(psf.profile(r))
+        half = r[np.argmax(v < 0.5 * v[0])] if np.any(v < 0.5 * v[0]) else r[-1]
+        return float(max(half / 1.1774, 0.5))
     if isinstance(psf, RingPSF):
         return 0.37 * psf.radius_px  # J0's core: 1 - (3.83 r / R)^2 / 4 ~ exp(-r^2 / 2s^2)
     if isinstance(psf, AiryPSF):

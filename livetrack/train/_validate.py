@@ -31,7 +31,7 @@ def validation_scenes(config: TrainConfig) -> list[Scene]:
     neighbouring frames on a movie of Brownian particles (1 px^2 per frame, as the
     benchmark's ISBI-like fields) per scene.
     """
-    from livetrack.simulate import PSF, Dynamics, GaussianPSF, RingPSF, simulate_movie
+    from livetrack.simulate import PSF, Dynamics, GaussianPSF, ProfilePSF, RingPSF, simulate_movie
 
     psfs: list[tuple[str, PSF]]
 
@@ -42,6 +42,10 @@ def validation_scenes(config: TrainConfig) -> list[Scene]:
             ("bright", RingPSF(v.ring_radius_px, 1.0)),
             ("dark", RingPSF(v.ring_radius_px, -1.0)),
         ]
+    elif config.data.psf == "profile":
+        # The measured particle itself, with its own polarity.
+        d = config.data
+        psfs = [("profile", ProfilePSF(tuple(d.profile_r_px), tuple(d.profile)))]
     else:
         psfs = [("spots", GaussianPSF(v.sigma_px))]
     scenes = []

@@ -155,3 +155,26 @@ def test_a_folder_of_something_else_is_not_overwritten(spots_conditions, tmp_pat
     with pytest.raises(InputError, match="not a calibrated model"):
         calibrate_model(camera, psf, tmp_path / "data", steps=2, quick=True, progress=False)
     assert (tmp_path / "data" / "keep.txt").read_text() == "mine"
+
+
+def test_particles_no_model_fits_train_as_their_measured_profile(spots_conditions):
+    import dataclasses
+
+    from livetrack.calibrate import measured_scene
+    from livetrack.simulate import ProfilePSF
+    from livetrack.train import config_from_dict
+    from livetrack.train._data import make_batch
+
+    camera, psf = spots_conditions
+    dark = dataclasses.replace(psf, model="profile", polarity="dark")
+    cfg = model_recipe(dark, camera, steps=10, quick=True)
+    assert cfg.data.psf == "profile"
+    r, values = cfg.data.profile_r_px, cfg.data.profile
+    assert r[0] == 0.0 and len(r) == len(values) and values[0] == pytest.approx(-psf.profile[0])
+    assert config_from_dict(tomllib.loads(recipe_toml(cfg))) == cfg
+    # The training patches and the measured-condition movie render that profile.
+    batch = make_batch(cfg.data, np.random.default_rng(0), 2, 2, 0.5)
+    assert np.isfinite(batch.images).all()
+    movie, image = measured_scene(dark, camera, n_frames=1, shape=(64, 64), n_particles=3)
+    assert isinstance(image, ProfilePSF) and image.peak_per_amplitude() < 0
+    assert len(movie.truth) == 3

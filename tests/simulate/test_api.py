@@ -11,6 +11,7 @@ PUBLIC = {
     "IlluminationState",
     "Movie",
     "ParticleState",
+    "ProfilePSF",
     "RingPSF",
     "photons_for_snr",
     "read_movie",

@@ -252,3 +252,18 @@ def test_bad_parameters_raise_input_error(factory):
 def test_bad_render_input_raises_input_error(shape, x, y, amp):
     with pytest.raises(InputError):
         GaussianPSF(1.0).render(shape, x, y, amp)
+
+
+def test_profile_psf_renders_the_profile_it_is_given():
+    from livetrack.simulate import ProfilePSF
+
+    r = np.arange(0.0, 8.01, 0.25)
+    measured = ProfilePSF(tuple(r), tuple(np.exp(-(r**2) / (2 * 1.5**2))))
+    spot = GaussianPSF(1.5).render((21, 21), 10.3, 9.8, 1.0)
+    image = measured.render((21, 21), 10.3, 9.8, 1.0)
+    np.testing.assert_allclose(image / image.max(), spot / spot.max(), atol=0.005)
+    dark = ProfilePSF(tuple(r), tuple(-np.exp(-(r**2) / (2 * 1.5**2))), scale=1.2)
+    assert dark.peak_per_amplitude() < 0 and dark.half_width_px == 10
+    for radii, values in [((0.0,), (1.0,)), ((0.5, 1.0), (1.0, 0.0)), ((0.0, 1.0), (0.0, 1.0))]:
+        with pytest.raises(InputError):
+            ProfilePSF(radii, values)

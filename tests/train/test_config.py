@@ -60,3 +60,13 @@ def test_shipped_recipes_parse(name):
         pytest.skip(f"{name} model not shipped yet")
     cfg, _ = load_recipe(path)
     assert cfg.name == name
+
+
+def test_a_profile_recipe_needs_a_valid_profile():
+    from livetrack.train import config_from_dict
+
+    good = {"data": {"psf": "profile", "profile_r_px": [0.0, 1.0, 2.0], "profile": [1.0, 0.5, 0.0]}}
+    assert config_from_dict(good).data.psf == "profile"
+    bad = {"data": {"psf": "profile", "profile_r_px": [0.0, 1.0], "profile": [1.0]}}
+    with pytest.raises(InputError, match="profile"):
+        config_from_dict(bad)
