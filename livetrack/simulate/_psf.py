@@ -185,6 +185,23 @@ def _table(psf: AiryPSF | RingPSF | ProfilePSF) -> _RadialTable:
     return _RadialTable(psf.profile, 2.0 * (psf.half_width_px + 1.0) ** 2)
 
 
+def _render_modulation(
+    psf: RingPSF | ProfilePSF,
+    shape: tuple[int, int],
+    x: ArrayLike,
+    y: ArrayLike,
+    amplitude: ArrayLike,
+) -> np.ndarray:
+    """Render a radial profile as a signed modulation, ``amplitude`` times the profile."""
+    xs, ys, amp = _particle_arrays(shape, x, y, amplitude)
+    hw = psf.half_width_px
+    col0, row0, keep = _window_origins(shape, xs, ys, hw)
+    col0, row0, xs, ys, amp = col0[keep], row0[keep], xs[keep], ys[keep], amp[keep]
+    windows = _supersampled_windows(col0, row0, xs, ys, hw, psf.supersample, _table(psf))
+    windows *= amp[:, None, None]
+    return _accumulate(shape, col0, row0, windows)
+
+
 @functools.lru_cache(maxsize=64)
 def _centred_extreme(psf: PSF) -> float:
     """Signed largest-magnitude pixel per unit amplitude of a particle centred on a pixel."""
@@ -391,13 +408,7 @@ class RingPSF:
         self, shape: tuple[int, int], x: ArrayLike, y: ArrayLike, amplitude: ArrayLike
     ) -> np.ndarray:
         """Render signed ring modulations; see :meth:`GaussianPSF.render`."""
-        xs, ys, amp = _particle_arrays(shape, x, y, amplitude)
-        hw = self.half_width_px
-        col0, row0, keep = _window_origins(shape, xs, ys, hw)
-        col0, row0, xs, ys, amp = col0[keep], row0[keep], xs[keep], ys[keep], amp[keep]
-        windows = _supersampled_windows(col0, row0, xs, ys, hw, self.supersample, _table(self))
-        windows *= amp[:, None, None]
-        return _accumulate(shape, col0, row0, windows)
+        return _render_modulation(self, shape, x, y, amplitude)
 
     def peak_per_amplitude(self) -> float:
         """Signed centre-pixel modulation per unit amplitude (negative for a dark centre)."""
@@ -462,13 +473,7 @@ class ProfilePSF:
         self, shape: tuple[int, int], x: ArrayLike, y: ArrayLike, amplitude: ArrayLike
     ) -> np.ndarray:
         """Render signed profile modulations; see :meth:`GaussianPSF.render`."""
-        xs, ys, amp = _particle_arrays(shape, x, y, amplitude)
-        hw = self.half_width_px
-        col0, row0, keep = _window_origins(shape, xs, ys, hw)
-        col0, row0, xs, ys, amp = col0[keep], row0[keep], xs[keep], ys[keep], amp[keep]
-        windows = _supersampled_windows(col0, row0, xs, ys, hw, self.supersample, _table(self))
-        windows *= amp[:, None, None]
-        return _accumulate(shape, col0, row0, windows)
+        return _render_modulation(self, shape, x, y, amplitude)
 
     def peak_per_amplitude(self) -> float:
         """Signed centre-pixel modulation per unit amplitude (negative for a dark centre)."""
