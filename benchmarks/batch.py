@@ -28,20 +28,12 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from livetrack.bench import cpu_name
+
 
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def write_movie(path: Path, n_frames: int, shape: tuple[int, int], seed: int) -> None:
@@ -80,7 +72,7 @@ def scaling(args: argparse.Namespace, tmp: Path) -> None:
     options = {"model": args.model, "chunk_frames": args.chunk_frames}
     print(
         f"scaling: {args.movies} movies x {args.frames} frames of {args.size}x{args.size}, "
-        f"model {args.model}, chunks of {args.chunk_frames}; {cpu_model()}; {load()}"
+        f"model {args.model}, chunks of {args.chunk_frames}; {cpu_name()}; {load()}"
     )
     rates = {}
     for n in args.workers:
@@ -114,7 +106,7 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
     print(
         f"memory: movie {size / 2**20:.0f} MiB ({n_frames} frames {args.size}x{args.size} "
         f"uint16) = {size / limit:.1f} x the worker limit {args.limit_mb} MiB; "
-        f"{args.workers[0]} worker(s), chunks of {args.chunk_frames}; {cpu_model()}; {load()}"
+        f"{args.workers[0]} worker(s), chunks of {args.chunk_frames}; {cpu_name()}; {load()}"
     )
     client = local_client(n_workers=args.workers[0], memory_limit=limit)
     peak: dict[int, int] = {}
@@ -166,7 +158,7 @@ def overhead(args: argparse.Namespace, tmp: Path) -> None:
     write_movie(path, args.frames, (args.size, args.size), seed=3)
     print(
         f"overhead: one movie of {args.frames} frames {args.size}x{args.size}, model "
-        f"{args.model}, both on core {sorted(os.sched_getaffinity(0))}; {cpu_model()}; {load()}"
+        f"{args.model}, both on core {sorted(os.sched_getaffinity(0))}; {cpu_name()}; {load()}"
     )
 
     def in_process() -> float:
