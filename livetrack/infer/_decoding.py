@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from livetrack.infer import _refine
-from livetrack.model import ModelSpec, adaptive_threshold, decode_maps
+from livetrack.model import ModelSpec, adaptive_threshold, decode_maps, window_sums
 
 #: Lowest threshold ``threshold="adaptive"`` may choose.
 ADAPTIVE_LOWEST = 0.02
@@ -162,7 +162,7 @@ class MapDecoder:
         tables = policy.cut(tables, partial, h * w)
         for i, df in enumerate(tables):
             if refine and len(df):
-                self.refine(df, batch[i, 0, :h, :w], noise[i], camera)
+                df = tables[i] = self.refine(df, batch[i, 0, :h, :w], noise[i], camera)
             # Mass was summed on the normalized frame; scale back to input units.
             df["mass"] *= noise[i]
         if len(tables) == 1:
@@ -171,8 +171,13 @@ class MapDecoder:
 
     def refine(
         self, df: pd.DataFrame, normalized: np.ndarray, noise: float, camera: Any = None
-    ) -> None:
-        """Refine one frame's detections in place (Gaussian fit or radial symmetry)."""
+    ) -> pd.DataFrame:
+        """Refine one frame's detections (Gaussian fit or radial symmetry).
+
+        The Gaussian refinement fits crowded detections jointly and may split a detection
+        into two particles (:func:`~livetrack.infer._refine.refine_crowded`): the table it
+        returns can be longer than ``df``; a split's second row copies the first's score.
+        """
         x, y = df["x"].to_numpy(), df["y"].to_numpy()
         # A calibrated model knows its particles' size (livetrack.calibrate): the fit's
         # window and starting width follow it; other models keep the defaults.
@@ -183,8 +188,16 @@ class MapDecoder:
         else:
             scale = None if camera is None else _refine.photon_scale_from_camera(camera, noise)
             r = _refine.refine_gaussian(normalized, x, y, scale=scale, **size)
-            # A single-Gaussian fit is pulled by a close neighbour: keep the network there.
-            r = _refine.drop_crowded(r, x, y, _refine.CROWDED_PX)
+            r, parent = _refine.refine_crowded(normalized, r)
+            if parent.size > len(df):
+                split = np.isin(parent, parent[len(df) :])
+                df = df.iloc[parent].reset_index(drop=True)
+                x, y = df["x"].to_numpy(), df["y"].to_numpy()
+                ok = r.ok & split
+                mass = df["mass"].to_numpy().copy()
+                # Each particle of a split pair gets the sum around its own position.
+                mass[ok] = window_sums(normalized, r.x[ok], r.y[ok], self.spec.mass_radius_px)
+                df["mass"] = mass
         h, w = normalized.shape
         ok = r.ok & (r.x >= -0.5) & (r.x < w - 0.5) & (r.y >= -0.5) & (r.y < h - 0.5)
         df["x"] = np.where(ok, r.x, x)
@@ -193,3 +206,4 @@ class MapDecoder:
         ok_sigma = ok & np.isfinite(r.sigma_x) & np.isfinite(r.sigma_y)
         df["sigma_x"] = np.where(ok_sigma, r.sigma_x, df["sigma_x"].to_numpy())
         df["sigma_y"] = np.where(ok_sigma, r.sigma_y, df["sigma_y"].to_numpy())
+        return df

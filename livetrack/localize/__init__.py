@@ -25,6 +25,12 @@ from livetrack.localize._mle import (
     fit_gaussian_mle,
     pixel_gaussian_model,
 )
+from livetrack.localize._multi import (
+    Emitters,
+    group_neighbours,
+    render_gaussians,
+    resolve_crowded,
+)
 from livetrack.localize._options import (
     CentroidOptions,
     DetectionOptions,
@@ -46,6 +52,7 @@ __all__ = [
     "CentroidLocalizer",
     "CentroidOptions",
     "DetectionOptions",
+    "Emitters",
     "FeatureScale",
     "GaussianFit",
     "GaussianMLELocalizer",
@@ -62,6 +69,7 @@ __all__ = [
     "crlb_xy",
     "fisher_scoring",
     "fit_gaussian_mle",
+    "group_neighbours",
     "locate",
     "make_localizer",
     "measure_feature_scale",
@@ -71,6 +79,8 @@ __all__ = [
     "radial_symmetry_center",
     "remove_overlays",
     "remove_stripes",
+    "render_gaussians",
+    "resolve_crowded",
     "stripe_profiles",
     "window_stack",
 ]

@@ -23,6 +23,7 @@ from livetrack.model._decode import (
     decode_maps,
     empty_table,
     find_peaks,
+    window_sums,
 )
 from livetrack.model._fp16 import export_fp16_onnx, fp16_onnx
 from livetrack.model._io import (
@@ -97,6 +98,7 @@ __all__ = [
     "shipped_models_dir",
     "soft_clip",
     "user_models_dir",
+    "window_sums",
 ]
 
 

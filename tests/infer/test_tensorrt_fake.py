@@ -227,7 +227,10 @@ def test_engine_built_cached_and_run_on_bound_buffers(
     np.testing.assert_allclose(got[["x", "y"]], ref[["x", "y"]], atol=tol)
     # The refined path brings the maps back through the same engine.
     refined = CNNLocalizer(spec, backend=backend).locate(frames[0])
-    assert len(refined) == len(ref[ref.frame == 0])
+    # (refinement may split a detection into two particles: compare refined with refined)
+    on_cpu = CNNLocalizer(spec, backend="onnxruntime").locate(frames[0])
+    assert len(refined) == len(on_cpu) >= len(ref[ref.frame == 0])
+    np.testing.assert_allclose(refined[["x", "y"]], on_cpu[["x", "y"]], atol=max(tol, 1e-3))
 
     # The next start loads the engine: no second build.
     caplog.clear()
