@@ -12,6 +12,8 @@ load (contention from other processes spoils the ratios: run it on an idle machi
   memory is sampled every 50 ms and its peak compared with the limit.
 - overhead: one small movie through a warm one-worker cluster against ``livetrack.track``
   in this process, both on one core, alternating, medians; the target is <= 1.10.
+  ``--dask-defaults`` starts the cluster with Dask's own worker settings instead of
+  livetrack's (MALLOC_TRIM_THRESHOLD_=65536, the profiler, 20 ms ticks): the cost of each.
 """
 
 from __future__ import annotations
@@ -156,9 +158,16 @@ def overhead(args: argparse.Namespace, tmp: Path) -> None:
 
     path = tmp / "small.tif"
     write_movie(path, args.frames, (args.size, args.size), seed=3)
+    settings = "livetrack's worker settings"
+    if args.dask_defaults:
+        from livetrack.batch import _cluster
+
+        _cluster._WORKER_CONFIG = {}
+        settings = "Dask's default worker settings"
     print(
         f"overhead: one movie of {args.frames} frames {args.size}x{args.size}, model "
-        f"{args.model}, both on core {sorted(os.sched_getaffinity(0))}; {cpu_name()}; {load()}"
+        f"{args.model}, driver, scheduler, nanny and worker all on core "
+        f"{sorted(os.sched_getaffinity(0))}, {settings}; {cpu_name()}; {load()}"
     )
 
     def in_process() -> float:
@@ -208,6 +217,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit-mb", type=float, default=400)
     parser.add_argument("--factor", type=float, default=4.0)
+    parser.add_argument(
+        "--dask-defaults",
+        action="store_true",
+        help="overhead: Dask's default worker settings instead of livetrack's",
+    )
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     if args.suite == "overhead":

@@ -21,8 +21,15 @@ from typing import Any
 import pandas as pd
 
 from livetrack._errors import InputError, LivetrackError
-from livetrack._extras import MissingExtraError, needs_extra, require
+from livetrack._extras import MissingExtraError, require
 from livetrack.batch._chunks import BATCH_FRAMES, Chunk, overlap_frames, plan_chunks
+from livetrack.batch._cluster import (
+    GPU_BACKENDS,
+    GpuSpec,
+    choose_gpus,
+    local_client,
+    visible_gpus,
+)
 from livetrack.batch._locate import LocateSpec, auto_plan, locate_chunk
 from livetrack.batch._manifest import Manifest, write_atomic
 from livetrack.batch._read import (
@@ -38,7 +45,6 @@ __all__ = [
     "DEFAULT_CHUNK_FRAMES",
     "FORMATS",
     "BatchReport",
-    "local_client",
     "track_many",
 ]
 
@@ -94,46 +100,6 @@ class BatchReport:
         )
 
 
-def local_client(n_workers: int | None = None, memory_limit: str | int | None = None) -> Any:
-    """Start a ``distributed.LocalCluster`` for tracking and return a client of it.
-
-    One single-threaded worker process per core (each holds its own model and inference
-    session, pinned to its own core so that the workers' inference threads do not share
-    cores), no dashboard.
-
-    Parameters
-    ----------
-    n_workers : int, optional
-        Worker processes; the usable cores by default.
-    memory_limit : str or int, optional
-        Memory limit per worker (``"2GiB"``, bytes); Dask's default share of the RAM if None.
-
-    Returns
-    -------
-    distributed.Client
-        Closing it (``client.close()``; ``with`` works too) leaves its cluster running:
-        close ``client.cluster`` too.
-    """
-    with needs_extra("tracking on a Dask cluster (livetrack track with several movies)"):
-        from distributed import Client, LocalCluster
-
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    n = n_workers or max(1, len(cores) or os.cpu_count() or 1)
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=memory_limit if memory_limit is not None else "auto",
-        dashboard_address=None,
-    )
-    client = Client(cluster)
-    if cores and n <= len(cores):
-        from livetrack.batch._plugin import PinToCore
-
-        client.register_plugin(PinToCore(cores))
-    return client
-
-
 @dataclass
 class _MovieRun:
     movie: Movie
@@ -163,6 +129,7 @@ def track_many(
     format: str = "csv",
     n_workers: int | None = None,
     worker_memory: str | int | None = None,
+    gpus: GpuSpec = "auto",
     progress: bool | None = None,
     on_chunk: Callable[[str, int], None] | None = None,
     **options: Any,
@@ -196,8 +163,12 @@ def track_many(
         :data:`CHUNK_BYTES` as float32); 0: each movie in one piece.
     format : {"csv", "parquet"}
         Output format.
-    n_workers, worker_memory
-        For the local cluster started when ``client`` is None.
+    n_workers, worker_memory, gpus
+        For the local cluster started when ``client`` is None (:func:`local_client`):
+        ``gpus="auto"`` starts one worker per NVIDIA GPU, each with the model on its own
+        GPU, where there are GPUs and the CNN runs on a GPU backend (``backend`` "auto",
+        "tensorrt", "cuda" or "torch"); CPU workers otherwise. An explicit count or list
+        of GPUs with a classical ``method`` or a CPU backend is an error.
     progress : bool, optional
         Show a progress bar (movies and frames done, rate, ETA) on stderr; None: when
         stderr is a terminal.
@@ -227,6 +198,9 @@ def track_many(
         require("pyarrow", "Parquet output (--format parquet)", "dask")
     spec = LocateSpec(model=model, method=method, backend=backend, options=dict(options))
     _check_spec(spec)
+    gpus = _gpus_for(spec, gpus)
+    if client is None and gpus is not None:
+        choose_gpus(gpus, *visible_gpus())  # GPUs asked for that are not there: before any file
     report = BatchReport(out=out_dir)
     record = {
         "model": model if method is None else None,
@@ -266,7 +240,7 @@ def track_many(
     if runs:
         own = client is None
         if own:
-            client = local_client(n_workers, worker_memory)
+            client = local_client(n_workers, worker_memory, gpus)
         try:
             _run(
                 client,
@@ -307,6 +281,18 @@ def _check_spec(spec: LocateSpec) -> None:
     k = spec.temporal_window
     if k < 1 or k % 2 == 0:
         raise InputError(f"temporal_window must be a positive odd number, got {k}")
+
+
+def _gpus_for(spec: LocateSpec, gpus: GpuSpec) -> GpuSpec:
+    """``gpus`` where the localizer can use a GPU; None (CPU workers) where it cannot."""
+    if spec.method is None and spec.backend in GPU_BACKENDS:
+        return gpus
+    if gpus is None or (isinstance(gpus, str) and gpus.strip().lower() in ("auto", "none")):
+        return None
+    if not isinstance(gpus, bool) and isinstance(gpus, int) and gpus == 0:
+        return None
+    what = f"method {spec.method!r}" if spec.method is not None else f"backend {spec.backend!r}"
+    raise InputError(f"--gpus asks for GPU workers, but {what} runs on the CPU")
 
 
 def _unique(movie: Movie, names: set[str]) -> Movie:

@@ -17,6 +17,7 @@ def run_batch(
     *,
     scheduler: str | None,
     workers: int | None,
+    gpus: str = "auto",
     chunk_frames: int,
     format: str,
     channel: str | None,
@@ -27,6 +28,7 @@ def run_batch(
     """Track ``inputs`` into the folder ``output``; exit 1 if any movie failed.
 
     Each failure was printed as one line as it happened; the summary line follows.
+    ``gpus`` (``--gpus``) is for the local cluster (:func:`livetrack.batch.local_client`).
     """
     from livetrack._extras import needs_extra
     from livetrack.batch import track_many
@@ -36,6 +38,11 @@ def run_batch(
             f"output {output} is a file; several movies are written to a folder (-o OUT)"
         )
     client = None
+    if scheduler is not None and gpus.strip().lower() != "auto":
+        raise InputError(
+            "--gpus starts a local cluster's workers; a --scheduler's workers have their own "
+            "GPUs (start one worker per GPU there, e.g. with dask-cuda)"
+        )
     if scheduler is not None:
         with needs_extra("tracking on a Dask cluster (--scheduler)"):
             from distributed import Client
@@ -49,6 +56,7 @@ def run_batch(
             output,
             client=client,
             n_workers=workers,
+            gpus=gpus,
             chunk_frames=chunk_frames,
             format=format,
             channel=_number_or_name(channel),

@@ -169,6 +169,14 @@ def track(
     workers: Annotated[
         int | None, typer.Option(help="Several movies: worker processes of the local cluster.")
     ] = None,
+    gpus: Annotated[
+        str,
+        typer.Option(
+            help="Several movies: GPU workers of the local cluster, one per GPU, each with "
+            "the model on its own GPU: auto (every NVIDIA GPU; CPU workers where there is "
+            "none), none, a count N, or GPU ids like 0,1."
+        ),
+    ] = "auto",
     chunk_frames: Annotated[
         int,
         typer.Option(
@@ -210,6 +218,7 @@ def track(
             output,
             scheduler=scheduler,
             workers=workers,
+            gpus=gpus,
             model=model,
             method=method,
             backend=backend,
@@ -222,6 +231,8 @@ def track(
             options=options,
         )
         return
+    if gpus.strip().lower() != "auto":
+        raise InputError("--gpus applies to several movies on a cluster; one movie: --backend")
     _check_output(output)
     frames = _in_photons(_read(inputs[0]), camera, stage)
     if search_range > 0:

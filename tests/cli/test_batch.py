@@ -113,3 +113,48 @@ def test_unreachable_scheduler_is_one_line(movie_folder, tmp_path):
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("livetrack: error: cannot reach")
+
+
+def test_gpus_asked_for_without_them_is_one_line(movie_folder, tmp_path):
+    from livetrack.batch import visible_gpus
+
+    if len(visible_gpus()[0]) >= 99:
+        pytest.skip("99 GPUs here")
+    result = run_cli(
+        "track", str(movie_folder), "-o", str(tmp_path / "o"), "--model", "spots",
+        "--gpus", "99", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livetrack: error: --gpus 99: "), result.stderr
+
+
+def test_gpus_auto_without_a_gpu_says_so_in_one_line(movie_folder, tmp_path):
+    from livetrack.batch import visible_gpus
+
+    if visible_gpus()[0]:
+        pytest.skip("GPUs here: auto takes them")
+    movies = [str(movie_folder / "well0.tif"), str(movie_folder / "well1.tif")]
+    result = run_cli(
+        "track", *movies, "-o", str(tmp_path / "o"), "--model", "spots", "--workers", "1",
+        "--gpus", "auto",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "GPU" in line]
+    assert len(said) == 1 and said[0].startswith("livetrack: no NVIDIA GPU (")
+    assert said[0].endswith("): CPU workers, one per core")
+
+
+def test_gpus_with_a_scheduler_or_one_movie_is_one_line(movie_folder, tmp_path):
+    result = run_cli(
+        "track", str(movie_folder), "-o", str(tmp_path / "o"), "--gpus", "1",
+        "--scheduler", "tcp://127.0.0.1:9", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("livetrack: error: --gpus starts")
+    one = run_cli(
+        "track", str(movie_folder / "well0.tif"), "-o", str(tmp_path / "t.csv"), "--gpus", "1",
+        timeout=60,
+    )  # fmt: skip
+    assert one.returncode == 1
+    assert one.stderr.strip().splitlines()[-1].startswith("livetrack: error: --gpus applies")
