@@ -11,7 +11,7 @@ import pandas as pd
 
 from livetrack import evaluate
 from livetrack.bench._scenes import Scene
-from livetrack.simulate import GaussianPSF, Movie, RingPSF
+from livetrack.simulate import GaussianPSF, Movie, ProfilePSF, RingPSF
 
 __all__ = ["AccuracyRow", "run_accuracy"]
 
@@ -55,7 +55,7 @@ def scene_crlb_px(scene: Scene, truth: pd.DataFrame, camera: object) -> float:
     if visible.empty:
         return float("nan")
     background = float(scene.kwargs.get("background_photons", 10.0))
-    if isinstance(scene.psf, RingPSF):
+    if isinstance(scene.psf, RingPSF | ProfilePSF):
         sample = visible.iloc[:: max(1, len(visible) // 40)]
         var = [
             sum(s * s for s in evaluate.crlb_psf(scene.psf, a, background, x0=x % 1.0, y0=y % 1.0))

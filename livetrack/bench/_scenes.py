@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from livetrack import simulate as sim
 
 __all__ = ["Scene", "accuracy_suite"]
@@ -147,22 +149,47 @@ def accuracy_suite(quick: bool = False) -> list[Scene]:
             },
         )
     )
-    for contrast, label in ((1.0, "bright"), (-1.0, "dark")):
+    ring_kwargs = {"background_photons": 100.0, "min_separation_px": 24.0, "margin_px": -12.0}
+    for snr in (10, 3):
+        for contrast, label in ((1.0, "bright"), (-1.0, "dark")):
+            scenes.append(
+                Scene(
+                    name=f"rings {label}-centred SNR {snr}",
+                    group="rings",
+                    snr=float(snr),
+                    psf=sim.RingPSF(radius_px=4.0, contrast=contrast),
+                    shape=isolated["shape"],
+                    n_particles=max(1, isolated["n"] // 4),
+                    n_frames=frames,
+                    feature_diameter_px=11,
+                    kwargs=ring_kwargs,
+                )
+            )
+    # Rings unlike the training model's: larger, with tighter fringes (a longer wavelength
+    # relative to the size, more fringes under the envelope), and a defocused sphere's
+    # Fresnel-like pattern, dark-centred with fringes closing in, as an empirical profile.
+    fresnel_r = np.linspace(0.0, 14.0, 57)
+    fresnel = -np.cos(np.pi * (fresnel_r / 3.2) ** 2) * np.exp(-fresnel_r / 6.0)
+    for label, psf, diameter in (
+        ("rings radius 6 px SNR 10", sim.RingPSF(radius_px=6.0), 15),
+        ("rings tight fringes SNR 10", sim.RingPSF(radius_px=3.0, envelope_px=7.0), 9),
+        (
+            "defocused sphere (Fresnel-like) SNR 10",
+            sim.ProfilePSF(tuple(fresnel_r), tuple(fresnel)),
+            11,
+        ),
+    ):
         scenes.append(
             Scene(
-                name=f"rings {label}-centred SNR 10",
+                name=label,
                 group="rings",
                 snr=10.0,
-                psf=sim.RingPSF(radius_px=4.0, contrast=contrast),
+                psf=psf,
                 shape=isolated["shape"],
                 n_particles=max(1, isolated["n"] // 4),
                 n_frames=frames,
-                feature_diameter_px=11,
-                kwargs={
-                    "background_photons": 100.0,
-                    "min_separation_px": 24.0,
-                    "margin_px": -12.0,
-                },
+                feature_diameter_px=diameter,
+                kwargs={**ring_kwargs, "min_separation_px": 32.0, "margin_px": -16.0},
             )
         )
     scenes.append(

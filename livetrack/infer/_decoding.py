@@ -12,6 +12,8 @@ import pandas as pd
 from livetrack.infer import _refine
 from livetrack.model import ModelSpec, adaptive_threshold, decode_maps, window_sums
 
+#: Frames refined with one ring-profile smoothing before it is chosen again.
+_PROFILE_REUSE = 50
 #: Lowest threshold ``threshold="adaptive"`` may choose.
 ADAPTIVE_LOWEST = 0.02
 
@@ -95,6 +97,10 @@ class MapDecoder:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+        # The ring profile's smoothing, chosen on one frame and kept for the next ones
+        # (chosen again every _PROFILE_REUSE frames: the decoder may see another movie).
+        self._profile_smoothing: float | None = None
+        self._profile_frames = 0
 
     def decode(
         self, maps: np.ndarray, normalized: np.ndarray, frame: int, threshold: float
@@ -185,6 +191,20 @@ class MapDecoder:
         if self.spec.refine == "radial":
             half = {"half_px": int(size["half_px"])} if "half_px" in size else {}
             r = _refine.refine_radial(normalized, x, y, **half)
+            if self._profile_frames % _PROFILE_REUSE == 0:
+                self._profile_smoothing = None
+            self._profile_frames += 1
+            fitted, self._profile_smoothing = _refine.refine_profile(
+                normalized, r, smoothing=self._profile_smoothing
+            )
+            # Where the frame's profile could not be fitted, the radial centre stands.
+            r = _refine.Refined(
+                np.where(fitted.ok, fitted.x, r.x),
+                np.where(fitted.ok, fitted.y, r.y),
+                r.sigma_x,
+                r.sigma_y,
+                r.ok | fitted.ok,
+            )
         else:
             scale = None if camera is None else _refine.photon_scale_from_camera(camera, noise)
             r = _refine.refine_gaussian(normalized, x, y, scale=scale, **size)

@@ -4,7 +4,7 @@ import pytest
 from livetrack.evaluate import crlb_gaussian
 from livetrack.infer._refine import photon_scale_from_camera, refine_gaussian
 from livetrack.model import normalize_frame
-from livetrack.simulate import Camera, GaussianPSF, render_frame
+from livetrack.simulate import Camera, GaussianPSF, ProfilePSF, RingPSF, render_frame
 
 
 def spots_frame(rng, xs, ys, photons=2000.0, sigma=1.3, background=10.0, camera=None):
@@ -154,3 +154,58 @@ def test_locate_resolves_close_pairs_of_a_crowded_field():
     refined, network = (evaluate.score(movie.truth, t, gate_px=2.0) for t in (found, fast))
     assert refined.recall > network.recall
     assert refined.rmse < 0.8 * network.rmse
+
+
+def _ring_frame(rng, psf, n_side=4, spacing=36.0, amplitude=150.0, background=100.0):
+    g = np.arange(spacing / 2 + 4, n_side * spacing, spacing)
+    xs, ys = (a.ravel() + rng.uniform(-0.5, 0.5, g.size**2) for a in np.meshgrid(g, g))
+    shape = (int(n_side * spacing + 8),) * 2
+    camera = Camera(offset_adu=100.0)
+    frame = render_frame(shape, xs, ys, amplitude, psf, background, None, camera, rng)
+    norm, _, _ = normalize_frame(camera.to_photons(frame))
+    return norm, xs, ys
+
+
+@pytest.mark.parametrize(
+    "psf",
+    [
+        RingPSF(radius_px=4.0, contrast=1.0),
+        RingPSF(radius_px=4.0, contrast=-1.0),
+        ProfilePSF(
+            tuple(np.linspace(0, 14, 57)),
+            tuple(
+                -np.cos(np.pi * (np.linspace(0, 14, 57) / 3.2) ** 2)
+                * np.exp(-np.linspace(0, 14, 57) / 6)
+            ),
+        ),
+    ],
+    ids=["bright rings", "dark rings", "Fresnel-like profile"],
+)
+def test_profile_fit_beats_radial_symmetry(rng, psf):
+    from livetrack.infer._refine import refine_profile, refine_radial
+
+    radial_err, profile_err = [], []
+    smoothing = None
+    for _ in range(4):
+        norm, xs, ys = _ring_frame(rng, psf)
+        start_x, start_y = (
+            xs + rng.uniform(-0.4, 0.4, xs.size),
+            ys + rng.uniform(-0.4, 0.4, xs.size),
+        )
+        radial = refine_radial(norm, start_x, start_y)
+        fitted, smoothing = refine_profile(norm, radial, smoothing=smoothing)
+        assert fitted.ok.all() and smoothing is not None
+        radial_err.append(np.hypot(radial.x - xs, radial.y - ys))
+        profile_err.append(np.hypot(fitted.x - xs, fitted.y - ys))
+    rmse_radial = np.sqrt(np.mean(np.square(radial_err)))
+    rmse_profile = np.sqrt(np.mean(np.square(profile_err)))
+    assert rmse_profile < 0.8 * rmse_radial
+
+
+def test_profile_fit_needs_a_few_particles(rng):
+    from livetrack.infer._refine import refine_profile, refine_radial
+
+    norm, xs, ys = _ring_frame(rng, RingPSF(radius_px=4.0), n_side=1)
+    fitted, smoothing = refine_profile(norm, refine_radial(norm, xs, ys))
+    assert not fitted.ok.any() and smoothing is None
+    assert np.array_equal(fitted.x, refine_radial(norm, xs, ys).x)
