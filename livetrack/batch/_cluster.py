@@ -306,7 +306,10 @@ def local_client(
         if cores and (devices or n <= len(cores)):
             from livetrack.batch._plugin import PinToCore
 
-            client.register_plugin(PinToCore(_core_groups(cores, n)))
+            # A CPU worker gets one core (its ONNX Runtime one thread), as many workers as
+            # asked; a GPU worker its share of them, for reading and decoding beside the GPU.
+            groups = _core_groups(cores, n) if devices else [[c] for c in cores[:n]]
+            client.register_plugin(PinToCore(groups))
         if devices:
             _check_gpu_workers(client)
     except BaseException:

@@ -189,6 +189,21 @@ def test_one_worker_per_gpu_each_sees_only_its_own(monkeypatch):
         cluster.close()
 
 
+def test_cpu_workers_get_one_core_each():
+    pytest.importorskip("distributed")
+    client = local_client(n_workers=1, gpus=None)
+
+    def view() -> list[int]:
+        return sorted(os.sched_getaffinity(0))
+
+    try:
+        assert list(client.run(view).values()) == [[min(os.sched_getaffinity(0))]]
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+
+
 def test_more_workers_than_gpus_is_an_error(monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setattr(_cluster, "visible_gpus", lambda: (["0"], ""))
