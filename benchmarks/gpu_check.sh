@@ -67,6 +67,7 @@ cat "$OUT/env.txt"
 echo "== GPU tests" | tee "$OUT/pytest.log"
 timeout 170 "$PY" -m pytest -q -rs -p no:cacheprovider \
     tests/infer/test_gpu.py tests/infer/test_device_pipeline.py tests/infer/test_engine_cache.py \
+    tests/batch/test_gpus.py \
     2>&1 | tee -a "$OUT/pytest.log"
 
 backends=(-b cuda)

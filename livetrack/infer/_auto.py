@@ -25,6 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from livetrack._errors import InputError
 from livetrack._stack import as_stack
+from livetrack.infer._decoding import ADAPTIVE_LOWEST
 from livetrack.infer._localizer import CNNLocalizer, _cached_localizer
 from livetrack.localize import (
     FeatureScale,
@@ -36,7 +37,13 @@ from livetrack.localize import (
     stripe_profiles,
     window_stack,
 )
-from livetrack.model import CORRELATED_NOISE_RATIO, empty_table, frame_statistics, scale_noise
+from livetrack.model import (
+    CORRELATED_NOISE_RATIO,
+    adaptive_threshold,
+    empty_table,
+    frame_statistics,
+    scale_noise,
+)
 
 __all__ = [
     "PLAN_FRAMES",
@@ -73,6 +80,16 @@ _FAINT_Z = 5.0
 #: needs at least that many frames.
 _FAINT_FRAMES = 5
 _FAINT_MODEL = "spots-t5"
+#: The faint movie's threshold policy: detections decided on their trajectories
+#: (:func:`confirm_faint`), from candidates down to ``_TRACKS_FLOOR``.
+TRACKS = "tracks"
+_TRACKS_FLOOR = 0.005
+_TRACKS_HIGH = 0.2
+_TRACKS_SEED_FACTOR = 2.0
+#: Linking distance: a diffusing particle's step (ISBI-like scenes: 1.4 px per axis)
+#: within three of its standard deviations.
+_TRACKS_SEARCH_PX = 4.0
+_TRACKS_FILL_PX = 2.0
 #: The network for ring-shaped particles (bright- or dark-centred alike).
 _RING_MODEL = "rings"
 #: Frames of the single-frame pass that measures the particles' strength.
@@ -116,8 +133,9 @@ class AutoChoice:
     strength : float or None
         Median strength (noise units) of the particles a single-frame pass found on a few
         frames, where it was measured (a movie: it decides single-frame or temporal).
-    threshold : "adaptive" or None
-        The detection threshold policy chosen with the model (None: the model's own).
+    threshold : "tracks" or None
+        The detection threshold policy chosen with the model (None: the model's own;
+        ``"tracks"``: faint detections decided on their trajectories, :func:`confirm_faint`).
     """
 
     model: str
@@ -168,9 +186,9 @@ class AutoChoice:
             model = f"model {self.model!r}"
         elif self.model == _FAINT_MODEL:
             model = (
-                f"model {self.model!r} with the adaptive threshold (faint particles: median "
-                f"strength {self.strength:.1f} < {_FAINT_Z:g} noise units, so detections are "
-                f"decided on {_FAINT_FRAMES} consecutive frames)"
+                f"model {self.model!r} (faint particles: median strength "
+                f"{self.strength:.1f} < {_FAINT_Z:g} noise units, so detections are decided "
+                f"on {_FAINT_FRAMES} consecutive frames and on their trajectories)"
             )
         else:
             model = f"model {self.model!r} (median strength {self.strength:.1f} noise units)"
@@ -200,6 +218,9 @@ class AutoPlan:
         Where burned-in overlays are.
     stripes : numpy.ndarray or None
         ``(H, W)`` fixed-pattern offsets subtracted from every frame.
+    seed_rates : SeedRates or None
+        The faint network's false-peak rates (:data:`TRACKS` only): how confident a
+        trajectory's strongest detection must be is chosen from them on the whole movie.
     """
 
     choice: AutoChoice
@@ -207,6 +228,7 @@ class AutoPlan:
     null: float
     overlays: OverlayPlan | None
     stripes: np.ndarray | None
+    seed_rates: SeedRates | None = None
 
     def select(self, table: pd.DataFrame) -> pd.DataFrame:
         """Keep the detections that stand out of the movie's clutter and false alarms.
@@ -222,9 +244,83 @@ class AutoPlan:
         pandas.DataFrame
             The kept detections without the ``strength`` column.
         """
+        if self.choice.threshold == TRACKS:
+            # Weak particles are what the trajectories recover: no strength gap to find.
+            return confirm_faint(table, self.seed_rates).drop(columns="strength")
         z = table["strength"].to_numpy(dtype=np.float64)
         keep = z > max(strength_cut(z), self.null)
         return table[keep].drop(columns="strength").reset_index(drop=True)
+
+
+@dataclass(frozen=True, eq=False)
+class SeedRates:
+    """What the adaptive threshold of a network needs, picklable (see :class:`AutoPlan`).
+
+    Attributes
+    ----------
+    thresholds, null_per_px : numpy.ndarray
+        :meth:`CNNLocalizer.null_rates`.
+    levels, clutter : numpy.ndarray
+        :meth:`CNNLocalizer.clutter_rates`.
+    default : float
+        The network's calibrated threshold.
+    frame_area_px : int
+        Pixels of one frame.
+    """
+
+    thresholds: np.ndarray
+    null_per_px: np.ndarray
+    levels: np.ndarray
+    clutter: np.ndarray
+    default: float
+    frame_area_px: int
+
+    def adaptive(self, table: pd.DataFrame) -> float:
+        """Return the adaptive threshold of the whole movie's candidates."""
+        from livetrack.infer._rates import clutter_curve
+
+        frames = [t for _, t in table.groupby("frame")]
+        return float(
+            adaptive_threshold(
+                table["prob"].to_numpy(),
+                self.thresholds,
+                self.null_per_px,
+                self.frame_area_px * max(1, len(frames)),
+                self.default,
+                ADAPTIVE_LOWEST,
+                clutter_per_confident=clutter_curve(self.levels, self.clutter, frames),
+            )
+        )
+
+
+def confirm_faint(table: pd.DataFrame, rates: SeedRates | None = None) -> pd.DataFrame:
+    """Decide a faint movie's detections on their trajectories (:data:`TRACKS`).
+
+    The network's candidates (down to :data:`_TRACKS_FLOOR`) are linked. A trajectory
+    stays where its strongest detection scores ``high``: :data:`_TRACKS_SEED_FACTOR` times
+    the movie's adaptive threshold (what one frame alone would ask), at most
+    :data:`_TRACKS_HIGH`; its detections down to ``high / 10`` stay with it, and its
+    one-frame gaps and ends are filled from the rest
+    (:func:`livetrack.link.confirm_along_tracks`).
+    """
+    from livetrack.link import confirm_along_tracks
+
+    if table.empty:
+        return table.reset_index(drop=True)
+    high = _TRACKS_HIGH
+    if rates is not None:
+        high = min(_TRACKS_HIGH, _TRACKS_SEED_FACTOR * rates.adaptive(table))
+    frames = (int(table["frame"].min()), int(table["frame"].max()))
+    return confirm_along_tracks(
+        table,
+        _TRACKS_SEARCH_PX,
+        low=max(2.0 * _TRACKS_FLOOR, high / 10.0),
+        high=high,
+        fill_floor=_TRACKS_FLOOR,
+        fill_px=_TRACKS_FILL_PX,
+        memory=1,
+        frames=frames,
+    )
 
 
 def plan_frames(n_frames: int) -> np.ndarray:
@@ -299,6 +395,13 @@ def choose_auto(
         measured=measured is not None,
         ring_contrast=measured.ring_contrast if measured is not None else float("nan"),
     )
+
+
+def _network_threshold(policy: str | None, given: float | str | None) -> float | str | None:
+    """Return the network's own threshold: the candidates' floor under :data:`TRACKS`."""
+    if policy == TRACKS:
+        return _TRACKS_FLOOR
+    return policy if policy is not None else given
 
 
 def _network_input(stack: np.ndarray, factor: int, polarity: str) -> np.ndarray:
@@ -551,7 +654,16 @@ class AutoLocalizer:
             assert self.cnn is not None  # built above
             found = self.cnn.locate_stack(net)
             null = self._null_strength(net, signed, found, 0)
-        plan = AutoPlan(choice, self._noise, null, overlays, stripes)
+        seed_rates = None
+        if choice.threshold == TRACKS:
+            assert self.cnn is not None  # built above
+            seed_rates = SeedRates(
+                *self.cnn.null_rates(),
+                *self.cnn.clutter_rates(),
+                default=float(self.cnn.spec.threshold),
+                frame_area_px=int(net.shape[1] * net.shape[2]),
+            )
+        plan = AutoPlan(choice, self._noise, null, overlays, stripes, seed_rates)
         self._adopt(plan)
         log.info(choice.line())
         return plan
@@ -563,7 +675,7 @@ class AutoLocalizer:
         self.cnn = CNNLocalizer(
             model=shared.spec,
             backend=shared.backend,
-            threshold=choice.threshold if choice.threshold is not None else self.threshold,
+            threshold=_network_threshold(choice.threshold, self.threshold),
             batch_size=self.batch_size,
             refine=self.refine,
             noise_scale_px=choice.noise_scale_px,
@@ -589,16 +701,17 @@ class AutoLocalizer:
 
         A single-frame pass on a few frames measures how strong the particles are. Where
         they are faint, the network that fuses each frame's evidence with its neighbours'
-        (``spots-t5``, adaptive threshold) finds far more of them (ISBI-like scenes at SNR
-        2: Jaccard about 0.83 against 0.37); where they are bright, single frames are as
-        good and follow fast particles better.
+        (``spots-t5``), its candidates then decided on their trajectories
+        (:func:`confirm_faint`), finds far more of them (ISBI-like scenes at SNR 2: Jaccard
+        about 0.9 against 0.37); where they are bright, single frames are as good and
+        follow fast particles better.
         """
         assert self.cnn is not None and self.choice is not None  # set by plan()
         found = self.cnn.locate_stack(sample)
         strength = float(np.median(self._strength(found, signed, 0))) if len(found) else 0.0
         choice = replace(self.choice, strength=strength)
         if strength < _FAINT_Z:
-            choice = replace(choice, model=_FAINT_MODEL, threshold="adaptive")
+            choice = replace(choice, model=_FAINT_MODEL, threshold=TRACKS)
             self._build_network(choice)
         self.choice = choice
 

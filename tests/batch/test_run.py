@@ -58,8 +58,9 @@ def test_auto_movie_in_one_chunk_is_livetrack_track(client, movies, tmp_path):
 
 
 def test_auto_choice_is_made_once_per_chunked_movie(client, tmp_path, make_frames):
-    # Faint spots: auto picks spots-t5 with the adaptive threshold, from 20 frames spread
-    # over the movie, planned once; every chunk runs that plan.
+    # Faint spots: auto picks spots-t5, its detections decided on their trajectories, from
+    # 20 frames spread over the movie, planned once; every chunk runs that plan, and the
+    # trajectories are followed over the whole movie's candidates.
     frames = make_frames(40, seed=2, snr=3.0)
     path = tmp_path / "faint.tif"
     tifffile.imwrite(path, frames, photometric="minisblack")
@@ -67,7 +68,8 @@ def test_auto_choice_is_made_once_per_chunked_movie(client, tmp_path, make_frame
     assert report.ok
     entry = json.loads((tmp_path / "out" / "manifest.json").read_text())["movies"]["faint"]
     assert entry["chunks"] == 5
-    assert entry["auto_choice"].startswith("auto: model 'spots-t5' with the adaptive threshold")
+    assert entry["auto_choice"].startswith("auto: model 'spots-t5' (faint particles")
+    assert "on their trajectories" in entry["auto_choice"]
     one_pass = _as_written(livetrack.track(frames))
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "faint.csv"), one_pass)
 

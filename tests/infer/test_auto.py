@@ -153,10 +153,22 @@ def test_faint_movies_are_decided_on_five_frames():
     faint = simulate.simulate_movie(n_frames=6, n_particles=40, shape=(128, 128), snr=2, seed=8)
     auto = AutoLocalizer()
     table = auto.locate_stack(faint.frames)
-    assert (auto.choice.model, auto.choice.threshold) == ("spots-t5", "adaptive")
-    assert "5 consecutive frames" in auto.choice.line()
+    assert (auto.choice.model, auto.choice.threshold) == ("spots-t5", "tracks")
+    assert "5 consecutive frames and on their trajectories" in auto.choice.line()
     single = CNNLocalizer("spots").locate_stack(faint.frames)
     assert _jaccard(faint, table, 2.0).jaccard > _jaccard(faint, single, 2.0).jaccard + 0.2
+
+
+def test_faint_movies_keep_weak_detections_on_their_trajectories():
+    # The same network with the adaptive threshold decides each frame alone.
+    faint = simulate.simulate_movie(
+        n_frames=10, n_particles=30, shape=(256, 256), snr=2, seed=11, background_photons=10.0
+    )
+    table = AutoLocalizer().locate_stack(faint.frames)
+    frames_alone = CNNLocalizer("spots-t5", threshold="adaptive").locate_stack(faint.frames)
+    along, alone = _jaccard(faint, table, 2.0), _jaccard(faint, frames_alone, 2.0)
+    assert along.jaccard > alone.jaccard + 0.03
+    assert along.precision > 0.95
 
 
 def test_bright_movies_and_live_streams_stay_single_frame(spots):
