@@ -565,11 +565,12 @@ def make_localizer(
         The CNN's backend where the name names none.
     live : bool
         The localizer tracks a live stream: a name asking for later frames (``:t<k>``) is
-        an error.
+        an error, and the CNN skips the joint fits of crowded detections (``crowded=False``,
+        unless the options say otherwise).
     **options
         Keyword options of the localizer: the fields of the classical options
         (``diameter_px=9``, ``camera=...``), the CNN's ``threshold``, ``refine``,
-        ``camera``, ``batch_size``, ``noise_scale_px``, ``model``, ``auto``'s
+        ``camera``, ``batch_size``, ``noise_scale_px``, ``crowded``, ``model``, ``auto``'s
         ``diameter_px`` and ``invert``. A setting of the name wins; an option that
         contradicts it is an error.
 
@@ -588,4 +589,7 @@ def make_localizer(
     kind = _KINDS.get(parsed.kind)
     if kind is None:
         raise InputError(f"unknown localizer {str(parsed)!r}; available: {localizer_syntax()}")
+    if live and parsed.kind in ("cnn", "auto"):
+        # Live, the frame rate counts more than pairs closer than 4 px: no joint fits.
+        options = {"crowded": False, **options}
     return kind.build(parsed, backend, options)

@@ -520,6 +520,9 @@ class AutoLocalizer:
     model : str, optional
         The network to run; None (the default) chooses ``spots``, ``rings`` or, for faint
         movies, ``spots-t5`` (see :func:`choose_auto` and :attr:`AutoChoice.strength`).
+    crowded : bool
+        Fit crowded detections jointly and split pairs (see :class:`CNNLocalizer`); off
+        for live streams by default.
     """
 
     def __init__(
@@ -532,8 +535,10 @@ class AutoLocalizer:
         invert: bool | None = None,
         batch_size: int = 4,
         model: str | os.PathLike[str] | None = None,
+        crowded: bool = True,
     ) -> None:
         self.backend_name = backend
+        self.crowded = bool(crowded)
         self.threshold = threshold
         self.refine = refine
         self.diameter_px = diameter_px
@@ -679,6 +684,7 @@ class AutoLocalizer:
             batch_size=self.batch_size,
             refine=self.refine,
             noise_scale_px=choice.noise_scale_px,
+            crowded=self.crowded,
         )
 
     def _adopt(self, plan: AutoPlan) -> None:

@@ -14,6 +14,8 @@ from livetrack.model import ModelSpec, adaptive_threshold, decode_maps, window_s
 
 #: Frames refined with one ring-profile smoothing before it is chosen again.
 _PROFILE_REUSE = 50
+#: Frames refined with one measurement of the noise's whiteness.
+_NOISE_REUSE = 50
 #: Lowest threshold ``threshold="adaptive"`` may choose.
 ADAPTIVE_LOWEST = 0.02
 
@@ -101,6 +103,9 @@ class MapDecoder:
         # (chosen again every _PROFILE_REUSE frames: the decoder may see another movie).
         self._profile_smoothing: float | None = None
         self._profile_frames = 0
+        # Whether the camera's noise is white, likewise measured once in a while.
+        self._white: bool | None = None
+        self._noise_frames = 0
 
     def decode(
         self, maps: np.ndarray, normalized: np.ndarray, frame: int, threshold: float
@@ -129,6 +134,7 @@ class MapDecoder:
         policy: ThresholdPolicy,
         *,
         refine: bool = False,
+        crowded: bool = True,
         camera: Any = None,
         partial: np.ndarray | None = None,
     ) -> pd.DataFrame:
@@ -150,6 +156,8 @@ class MapDecoder:
             Which detections count.
         refine : bool
             Refine positions as the model's config says.
+        crowded : bool
+            With the Gaussian refinement, fit crowded detections jointly and split pairs.
         camera : object, optional
             The camera whose photon statistics the Gaussian refinement uses.
         partial : numpy.ndarray, optional
@@ -168,7 +176,9 @@ class MapDecoder:
         tables = policy.cut(tables, partial, h * w)
         for i, df in enumerate(tables):
             if refine and len(df):
-                df = tables[i] = self.refine(df, batch[i, 0, :h, :w], noise[i], camera)
+                df = tables[i] = self.refine(
+                    df, batch[i, 0, :h, :w], noise[i], camera, crowded=crowded
+                )
             # Mass was summed on the normalized frame; scale back to input units.
             df["mass"] *= noise[i]
         if len(tables) == 1:
@@ -176,7 +186,12 @@ class MapDecoder:
         return pd.concat(tables, ignore_index=True)
 
     def refine(
-        self, df: pd.DataFrame, normalized: np.ndarray, noise: float, camera: Any = None
+        self,
+        df: pd.DataFrame,
+        normalized: np.ndarray,
+        noise: float,
+        camera: Any = None,
+        crowded: bool = True,
     ) -> pd.DataFrame:
         """Refine one frame's detections (Gaussian fit or radial symmetry).
 
@@ -208,16 +223,12 @@ class MapDecoder:
         else:
             scale = None if camera is None else _refine.photon_scale_from_camera(camera, noise)
             r = _refine.refine_gaussian(normalized, x, y, scale=scale, **size)
-            r, parent = _refine.refine_crowded(normalized, r)
-            if parent.size > len(df):
-                split = np.isin(parent, parent[len(df) :])
-                df = df.iloc[parent].reset_index(drop=True)
+            if crowded:
+                r, df = self._crowded(r, df, normalized)
                 x, y = df["x"].to_numpy(), df["y"].to_numpy()
-                ok = r.ok & split
-                mass = df["mass"].to_numpy().copy()
-                # Each particle of a split pair gets the sum around its own position.
-                mass[ok] = window_sums(normalized, r.x[ok], r.y[ok], self.spec.mass_radius_px)
-                df["mass"] = mass
+            else:
+                # A single-Gaussian fit is pulled by a close neighbour: the network stays.
+                r = _refine.drop_crowded(r, x, y, _refine.CROWDED_PX)
         h, w = normalized.shape
         ok = r.ok & (r.x >= -0.5) & (r.x < w - 0.5) & (r.y >= -0.5) & (r.y < h - 0.5)
         df["x"] = np.where(ok, r.x, x)
@@ -227,3 +238,25 @@ class MapDecoder:
         df["sigma_x"] = np.where(ok_sigma, r.sigma_x, df["sigma_x"].to_numpy())
         df["sigma_y"] = np.where(ok_sigma, r.sigma_y, df["sigma_y"].to_numpy())
         return df
+
+    def _crowded(
+        self, r: _refine.Refined, df: pd.DataFrame, normalized: np.ndarray
+    ) -> tuple[_refine.Refined, pd.DataFrame]:
+        """Fit crowded detections jointly and split pairs (:func:`_refine.refine_crowded`)."""
+        if self._noise_frames % _NOISE_REUSE == 0:
+            self._white = None
+        self._noise_frames += 1
+        if self._white is None and r.psf_sigma is not None and r.ok.sum() >= 5:
+            sigma = float(np.median(r.psf_sigma[r.ok]))
+            corr = _refine.noise_correlation(normalized, r.x, r.y, sigma)
+            self._white = corr < _refine.WHITE_NOISE_CORRELATION
+        r, parent = _refine.refine_crowded(normalized, r, white=self._white)
+        if parent.size > len(df):
+            split = np.isin(parent, parent[len(df) :])
+            df = df.iloc[parent].reset_index(drop=True)
+            ok = r.ok & split
+            mass = df["mass"].to_numpy().copy()
+            # Each particle of a split pair gets the sum around its own position.
+            mass[ok] = window_sums(normalized, r.x[ok], r.y[ok], self.spec.mass_radius_px)
+            df["mass"] = mass
+        return r, df

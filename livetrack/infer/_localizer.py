@@ -66,6 +66,12 @@ class CNNLocalizer:
         each frame is divided by the larger of its pixel noise and its noise at this scale
         (:func:`livetrack.model.scale_noise`), so texture at the particles' scale does not
         look significant. None (the default) uses the pixel noise, as in training.
+    crowded : bool
+        With the Gaussian refinement: fit detections within a few PSF widths of each other
+        jointly, and split a detection that hides two particles
+        (:func:`livetrack.localize.resolve_crowded`). Off, a crowded detection keeps the
+        network's position: faster, the live default (:func:`livetrack.registry.make_localizer`
+        with ``live=True``), where the frame rate counts more than pairs closer than 4 px.
 
     Notes
     -----
@@ -87,6 +93,7 @@ class CNNLocalizer:
         batch_size: int = 4,
         refine: bool | None = None,
         noise_scale_px: float | None = None,
+        crowded: bool = True,
     ) -> None:
         self.spec = model if isinstance(model, ModelSpec) else load_model(model)
         if noise_scale_px is not None and not noise_scale_px > 0:
@@ -107,6 +114,7 @@ class CNNLocalizer:
         self.camera = camera
         self.batch_size = int(batch_size)
         self.refine = (self.spec.refine != "none") if refine is None else bool(refine)
+        self.crowded = bool(crowded)
         self.backend = make_backend(self.spec, backend)
         self._null: tuple[np.ndarray, np.ndarray] | None = None
         # One part per concept; the settings above stay here, read at every call.
@@ -375,6 +383,7 @@ class CNNLocalizer:
             shape,
             policy,
             refine=self.refine,
+            crowded=self.crowded,
             camera=self.camera,
             partial=partial,
         )

@@ -269,7 +269,9 @@ def refine_radial(image: np.ndarray, x: np.ndarray, y: np.ndarray, half_px: int 
     return Refined(rx, ry, nan, nan, ok)
 
 
-def refine_crowded(image: np.ndarray, refined: Refined) -> tuple[Refined, np.ndarray]:
+def refine_crowded(
+    image: np.ndarray, refined: Refined, white: bool | None = None
+) -> tuple[Refined, np.ndarray]:
     """Fit crowded detections jointly and split those that are two particles.
 
     Starts from :func:`refine_gaussian`'s fits: the frame's PSF width is the median width of
@@ -283,6 +285,9 @@ def refine_crowded(image: np.ndarray, refined: Refined) -> tuple[Refined, np.nda
         The normalized frame the fits ran on.
     refined : Refined
         The single fits, with their photons, widths and scale.
+    white : bool, optional
+        Whether the frame's noise is white (:func:`noise_correlation`), where the caller
+        knows it from earlier frames of the same camera; measured when omitted.
 
     Returns
     -------
@@ -313,7 +318,8 @@ def refine_crowded(image: np.ndarray, refined: Refined) -> tuple[Refined, np.nda
     counts = np.clip(image * k + k * k, 0.0, None)
     # A pair is told from one particle by the likelihood of shot noise, which smoothed or
     # compressed camera noise is not: there only the groups are fitted.
-    white = noise_correlation(image, refined.x, refined.y, sigma) < WHITE_NOISE_CORRELATION
+    if white is None:
+        white = noise_correlation(image, refined.x, refined.y, sigma) < WHITE_NOISE_CORRELATION
     # Detections whose single fit failed take part with the network's position.
     em = resolve_crowded(
         counts,

@@ -277,8 +277,12 @@ def resolve_crowded(
     )
     if split.x.size == em.x.size:
         return em
+    # Only the groups a split changed are fitted again.
     labels = group_neighbours(split.x, split.y, link)
-    sizes = np.bincount(labels)
+    touched = np.zeros(labels.max() + 1, bool)
+    touched[labels[split.parent[em.x.size :]]] = True
+    touched[labels[split.x.size - (split.x.size - em.x.size) :]] = True
+    sizes = np.where(touched, np.bincount(labels), 0)
     return _fit_groups(counts, split, labels, sizes, background, sigma, iterations, max_group)
 
 
@@ -304,13 +308,19 @@ def _own(
 
 
 def _one_emitter_fits(
-    counts: np.ndarray, em: Emitters, idx: np.ndarray, background: float, sigma: float, half: int
+    counts: np.ndarray,
+    em: Emitters,
+    idx: np.ndarray,
+    background: float,
+    sigma: float,
+    half: int,
+    frame_model: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
     """Fit emitters ``idx`` alone in their windows, the other emitters held fixed."""
     offs = np.arange(-half, half + 1, dtype=np.float64)
     rows, cols = np.rint(em.y[idx]).astype(np.int64), np.rint(em.x[idx]).astype(np.int64)
     c, valid = _windows(counts, rows, cols, half)
-    m, _ = _windows(_others(counts.shape, em, sigma), rows, cols, half)
+    m, _ = _windows(frame_model, rows, cols, half)
     own_abs = np.column_stack([em.x[idx], em.y[idx]])[:, None, :]
     one = np.ones((idx.size, 1), bool)
     own = _own(rows, cols, own_abs, em.photons[idx, None], one, offs, sigma)
@@ -337,21 +347,11 @@ def _split_pairs(
         return em
     half = int(np.ceil(3.0 * sigma)) + 2
     offs = np.arange(-half, half + 1, dtype=np.float64)
+    frame_model = _others(counts.shape, em, sigma)
     rows, cols, c, valid, fixed, b0, p1, n1, dev1 = _one_emitter_fits(
-        counts, em, cand, background, sigma, half
+        counts, em, cand, background, sigma, half, frame_model
     )
-    # How well one emitter fits an isolated particle of this frame: a pair must fit as
-    # well as that, which a rod, a blob or a PSF unlike the Gaussian does not.
-    ref = np.flatnonzero(references)
-    if ref.size < _MIN_REFERENCES:
-        return em
-    ref = ref[np.linspace(0, ref.size - 1, min(ref.size, _MAX_REFERENCES)).astype(int)]
-    ref_dev = float(np.median(_one_emitter_fits(counts, em, ref, background, sigma, half)[-1]))
-    dof = float(np.median(valid.sum(axis=(1, 2)))) - 4.0
-    spread = np.sqrt(2.0 * max(dof, 1.0))
-    if ref_dev > dof + SPLIT_MODEL * spread:
-        # One Gaussian in shot noise does not describe this frame's isolated particles
-        # (another PSF, correlated camera noise): no likelihood ratio can be trusted.
+    if np.count_nonzero(references) < _MIN_REFERENCES:
         return em
     # The pair starts on the long axis of the window's second moments, as far apart as
     # the excess of that moment over the PSF's says.
@@ -377,12 +377,28 @@ def _split_pairs(
     sep = np.hypot(*(p2[:, 0] - p2[:, 1]).T)
     accept = (
         (dev1 - dev2 > SPLIT_LR)
-        & (dev2 <= ref_dev + SPLIT_FIT * spread)
         & (share >= SPLIT_MIN_SHARE)
         & (sep >= 0.8 * sigma)
         & (np.abs(p2) < half - 1).all(axis=(1, 2))
         & np.isfinite(dev2)
     )
+    if not accept.any():
+        return em
+    # How well one emitter fits an isolated particle of this frame: a pair must fit as
+    # well as that, which a rod, a blob or a PSF unlike the Gaussian does not. (Measured
+    # only where a pair passed the likelihood ratio: most frames have none.)
+    ref = np.flatnonzero(references)
+    ref = ref[np.linspace(0, ref.size - 1, min(ref.size, _MAX_REFERENCES)).astype(int)]
+    ref_dev = float(
+        np.median(_one_emitter_fits(counts, em, ref, background, sigma, half, frame_model)[-1])
+    )
+    dof = float(np.median(valid.sum(axis=(1, 2)))) - 4.0
+    spread = np.sqrt(2.0 * max(dof, 1.0))
+    if ref_dev > dof + SPLIT_MODEL * spread:
+        # One Gaussian in shot noise does not describe this frame's isolated particles
+        # (another PSF, correlated camera noise): no likelihood ratio can be trusted.
+        return em
+    accept &= dev2 <= ref_dev + SPLIT_FIT * spread
     if not accept.any():
         return em
     a = cand[accept]

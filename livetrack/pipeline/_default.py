@@ -15,7 +15,8 @@ def default_localizer(model: str = "auto") -> Any:
     """Return the CNN localizer of ``model``: the localizer a live session uses by default.
 
     ``"auto"`` (the default) is :class:`livetrack.infer.AutoLocalizer`: it measures the
-    particles' size, polarity and noise on the first frame and logs what it chose.
+    particles' size, polarity and noise on the first frame and logs what it chose. Built
+    for a live stream (``live=True``): no joint fits of crowded detections.
 
     There is no silent fallback to a classical localizer: a session that asked for the CNN
     and got the centroid would record worse tracks without saying so.
@@ -44,7 +45,9 @@ def default_localizer(model: str = "auto") -> Any:
     from livetrack.registry import make_localizer
 
     # A folder is passed as the model, not parsed: its name may look like a flag.
-    return make_localizer("auto") if model == "auto" else make_localizer("cnn", model=model)
+    if model == "auto":
+        return make_localizer("auto", live=True)
+    return make_localizer("cnn", live=True, model=model)
 
 
 def localizer_name(localizer: Any) -> str:

@@ -209,3 +209,27 @@ def test_profile_fit_needs_a_few_particles(rng):
     fitted, smoothing = refine_profile(norm, refine_radial(norm, xs, ys))
     assert not fitted.ok.any() and smoothing is None
     assert np.array_equal(fitted.x, refine_radial(norm, xs, ys).x)
+
+
+def test_live_localizers_skip_the_crowded_fits():
+    from livetrack.registry import make_localizer
+    from livetrack.simulate import simulate_movie
+
+    assert make_localizer("cnn", live=True).crowded is False
+    assert make_localizer("auto", live=True).crowded is False
+    assert make_localizer("cnn").crowded is True
+    assert make_localizer("cnn", live=True, crowded=True).crowded is True
+    movie = simulate_movie(
+        n_frames=1,
+        shape=(160, 160),
+        n_particles=60,
+        psf=GaussianPSF(1.0),
+        snr=7.0,
+        seed=5,
+        background_photons=10.0,
+    )
+    full = make_localizer("cnn").locate(movie.frames[0])
+    live = make_localizer("cnn", live=True).locate(movie.frames[0])
+    plain = make_localizer("cnn", refine=False).locate(movie.frames[0])
+    # Live keeps one detection per network peak, as the network found them.
+    assert len(live) == len(plain) < len(full)
