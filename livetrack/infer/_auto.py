@@ -80,6 +80,8 @@ _FAINT_Z = 5.0
 #: needs at least that many frames.
 _FAINT_FRAMES = 5
 _FAINT_MODEL = "spots-t5"
+#: A live stream's faint model (causal: each frame and the four before it).
+_LIVE_FAINT_MODEL = "spots-c5"
 #: The faint movie's threshold policy: detections decided on their trajectories
 #: (:func:`confirm_faint`), from candidates down to ``_TRACKS_FLOOR``.
 TRACKS = "tracks"
@@ -184,7 +186,7 @@ class AutoChoice:
             )
         elif self.strength is None:
             model = f"model {self.model!r}"
-        elif self.model == _FAINT_MODEL:
+        elif self.model in (_FAINT_MODEL, _LIVE_FAINT_MODEL):
             model = (
                 f"model {self.model!r} (faint particles: median strength "
                 f"{self.strength:.1f} < {_FAINT_Z:g} noise units, so detections are decided "
@@ -293,6 +295,15 @@ class SeedRates:
         )
 
 
+def _seed_threshold(adaptive: float) -> float:
+    """Return the score that confirms a trajectory.
+
+    Twice the adaptive threshold, at most :data:`_TRACKS_HIGH`, never below the adaptive
+    threshold itself (bright frames).
+    """
+    return max(adaptive, min(_TRACKS_HIGH, _TRACKS_SEED_FACTOR * adaptive))
+
+
 def confirm_faint(table: pd.DataFrame, rates: SeedRates | None = None) -> pd.DataFrame:
     """Decide a faint movie's detections on their trajectories (:data:`TRACKS`).
 
@@ -307,9 +318,7 @@ def confirm_faint(table: pd.DataFrame, rates: SeedRates | None = None) -> pd.Dat
 
     if table.empty:
         return table.reset_index(drop=True)
-    high = _TRACKS_HIGH
-    if rates is not None:
-        high = min(_TRACKS_HIGH, _TRACKS_SEED_FACTOR * rates.adaptive(table))
+    high = _TRACKS_HIGH if rates is None else _seed_threshold(rates.adaptive(table))
     frames = (int(table["frame"].min()), int(table["frame"].max()))
     return confirm_along_tracks(
         table,
@@ -550,6 +559,13 @@ class AutoLocalizer:
         self._noise = 1.0
         self._plan: AutoPlan | None = None
         self._pool: list[np.ndarray] = []
+        # A faint live stream: its trajectories, frames seen, and the single-frame network
+        # of its first frames.
+        self._confirmer: Any = None
+        self._seen = 0
+        self._last: int | None = None
+        self._single: CNNLocalizer | None = None
+        self._warm_strength: list[np.ndarray] = []
 
     def __repr__(self) -> str:
         return f"AutoLocalizer({self.choice.line() if self.choice else 'not yet configured'})"
@@ -598,7 +614,7 @@ class AutoLocalizer:
         """
         return self.plan(frames).choice
 
-    def plan(self, frames: np.ndarray) -> AutoPlan:
+    def plan(self, frames: np.ndarray, *, live: bool = False) -> AutoPlan:
         """Measure what the auto mode needs once per movie, on up to 20 frames spread over it.
 
         Overlays and fixed-pattern stripes, the particles' size, polarity and shape (the
@@ -611,6 +627,9 @@ class AutoLocalizer:
         ----------
         frames : numpy.ndarray
             The movie (``(T, H, W)``) or one frame; or just its :func:`plan_frames`.
+        live : bool
+            The first frame of a live stream (:meth:`locate`): faint particles run the
+            causal ``spots-c5``, confirmed on their trajectories frame by frame.
 
         Returns
         -------
@@ -649,9 +668,11 @@ class AutoLocalizer:
             and choice.noise_scale_px is None
             and choice.bin_factor == 1
         )
-        if faint_possible and self.threshold is None and len(sample) >= _FAINT_FRAMES:
+        if faint_possible and self.threshold is None and (live or len(sample) >= _FAINT_FRAMES):
             step = max(1, len(net) // _STRENGTH_FRAMES)
-            self._choose_window(net[::step], signed[::step])
+            self._choose_window(
+                net[::step], signed[::step], _LIVE_FAINT_MODEL if live else _FAINT_MODEL
+            )
         choice = self.choice
         null = -np.inf
         if choice.noise_scale_px is not None or choice.bin_factor > 1:
@@ -694,6 +715,7 @@ class AutoLocalizer:
         self._noise = plan.noise
         self._plan = plan
         self._pool = []
+        self._confirmer, self._seen, self._last = None, 0, None
 
     def _inputs(self, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the network's input and the frames strengths are measured on (bright)."""
@@ -702,7 +724,7 @@ class AutoLocalizer:
         net = _network_input(stack, choice.bin_factor, choice.network_polarity)
         return net, (net if choice.network_polarity == choice.polarity else -net)
 
-    def _choose_window(self, sample: np.ndarray, signed: np.ndarray) -> None:
+    def _choose_window(self, sample: np.ndarray, signed: np.ndarray, model: str) -> None:
         """Decide detections on single frames, or on five for faint particles.
 
         A single-frame pass on a few frames measures how strong the particles are. Where
@@ -710,14 +732,14 @@ class AutoLocalizer:
         (``spots-t5``), its candidates then decided on their trajectories
         (:func:`confirm_faint`), finds far more of them (ISBI-like scenes at SNR 2: Jaccard
         about 0.9 against 0.37); where they are bright, single frames are as good and
-        follow fast particles better.
+        follow fast particles better. A live stream runs the causal twin (``spots-c5``).
         """
         assert self.cnn is not None and self.choice is not None  # set by plan()
         found = self.cnn.locate_stack(sample)
         strength = float(np.median(self._strength(found, signed, 0))) if len(found) else 0.0
         choice = replace(self.choice, strength=strength)
         if strength < _FAINT_Z:
-            choice = replace(choice, model=_FAINT_MODEL, threshold=TRACKS)
+            choice = replace(choice, model=model, threshold=TRACKS)
             self._build_network(choice)
         self.choice = choice
 
@@ -798,17 +820,79 @@ class AutoLocalizer:
                 f"locate() takes one frame, got a stack of {stack.shape[0]}; use locate_stack()"
             )
         if self._plan is None:
-            self.plan(stack)
+            self.plan(stack, live=True)
         plan, cnn = self._plan, self.cnn
         assert plan is not None and cnn is not None  # set by plan()
         if plan.stripes is not None:
             stack = stack - plan.stripes
         net_input, signed = self._inputs(stack)
+        if plan.choice.threshold == TRACKS:
+            faint = self._locate_faint(net_input[0], signed[0], frame)
+            if faint is not None:
+                return self._to_input_pixels(faint)
+            plan, cnn = self._plan, self.cnn  # bright after all: the single-frame plan
+            assert plan is not None and cnn is not None
         table = cnn.locate(net_input[0], frame)
         z = self._strength(table, signed, frame)
         self._pool = [*self._pool[-(_LIVE_POOL_FRAMES - 1) :], z]
         keep = z > max(strength_cut(np.concatenate(self._pool)), plan.null)
         return self._to_input_pixels(table[keep].reset_index(drop=True))
+
+    def _locate_faint(
+        self, frame_input: np.ndarray, signed: np.ndarray, frame: int
+    ) -> pd.DataFrame | None:
+        """One frame of a faint live stream: ``spots-c5`` candidates kept on trajectories.
+
+        Until the causal network has its four earlier frames, the stream's first frames are
+        located by the single-frame ``spots``, whose detections start the trajectories; the
+        causal network sees those frames too. Then a candidate stays where it scores twice
+        the frame's adaptive threshold (at most :data:`_TRACKS_HIGH`) or a tenth of that on
+        a trajectory confirmed before (:class:`livetrack.link.TrackConfirmer`).
+
+        The first frame alone decided that the particles are faint; the first five decide
+        again (their median strength, as a movie's is measured on several frames). Returns
+        None where they are bright after all: the plan is then the single-frame one.
+        """
+        plan, cnn = self._plan, self.cnn
+        assert plan is not None and cnn is not None and plan.seed_rates is not None
+        if self._confirmer is None or (self._last is not None and frame <= self._last):
+            from livetrack.link import TrackConfirmer
+
+            self._confirmer = TrackConfirmer(
+                _TRACKS_SEARCH_PX, _TRACKS_FLOOR, _TRACKS_HIGH, memory=2
+            )
+            self._seen = 0
+            self._warm_strength = []
+        self._last = frame
+        candidates = cnn.locate(frame_input, frame)
+        self._seen += 1
+        if self._seen < cnn.temporal_frames:
+            if self._single is None:
+                shared = _cached_localizer("spots", self.backend_name)
+                self._single = CNNLocalizer(
+                    model=shared.spec,
+                    backend=shared.backend,
+                    batch_size=self.batch_size,
+                    refine=self.refine,
+                    crowded=self.crowded,
+                )
+            table = self._single.locate(frame_input, frame)
+            self._warm_strength.append(self._strength(table, signed[None], frame))
+            # Everything single frames find starts a trajectory.
+            self._confirmer.step(frame, table, low=0.0, high=0.0)
+            return table
+        if self._warm_strength:
+            z = np.concatenate(self._warm_strength)
+            self._warm_strength = []
+            strength = float(np.median(z)) if z.size else 0.0
+            if strength >= _FAINT_Z:
+                choice = replace(plan.choice, model="spots", threshold=None, strength=strength)
+                self._adopt(replace(plan, choice=choice, seed_rates=None))
+                log.info(choice.line())
+                return None
+        high = _seed_threshold(plan.seed_rates.adaptive(candidates))
+        low = max(2.0 * _TRACKS_FLOOR, high / 10.0)
+        return self._confirmer.step(frame, candidates, low=low, high=high)
 
     def locate_stack(
         self, frames: np.ndarray, first_frame: int = 0, temporal_window: int = 1

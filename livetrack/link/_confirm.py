@@ -14,9 +14,69 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from livetrack.link._linker import link
+from livetrack.link._linker import Linker, link
 
-__all__ = ["confirm_along_tracks"]
+__all__ = ["TrackConfirmer", "confirm_along_tracks"]
+
+
+class TrackConfirmer:
+    """The live, causal form of :func:`confirm_along_tracks`: one frame at a time.
+
+    A detection scoring at least ``high`` stays and confirms its trajectory; one scoring at
+    least ``low`` stays where its trajectory was confirmed in an earlier frame. Nothing is
+    filled: a live frame has no later ones. A frame number at or below the previous one
+    starts a new stream.
+
+    Parameters
+    ----------
+    search_range_px : float
+        Linking distance per frame.
+    low, high : float
+        Default thresholds; :meth:`step` may take the frame's own.
+    memory : int
+        Frames a trajectory may skip.
+    """
+
+    def __init__(self, search_range_px: float, low: float, high: float, memory: int = 1) -> None:
+        self.search_range_px = float(search_range_px)
+        self.low, self.high, self.memory = float(low), float(high), int(memory)
+        self._start()
+
+    def _start(self) -> None:
+        self._linker = Linker(self.search_range_px, memory=self.memory)
+        self._confirmed = np.empty(0, np.int64)
+
+    def step(
+        self,
+        frame: int,
+        table: pd.DataFrame,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> pd.DataFrame:
+        """Link one frame's candidates and return those that stay (``table``'s columns).
+
+        Parameters
+        ----------
+        frame : int
+            Frame number.
+        table : pandas.DataFrame
+            The frame's candidates: ``x``, ``y``, ``prob``.
+        low, high : float, optional
+            This frame's thresholds (default: the constructor's).
+        """
+        last = self._linker.last_frame
+        if last is not None and frame <= last:
+            self._start()
+        low = self.low if low is None else float(low)
+        high = self.high if high is None else float(high)
+        cands = table[table["prob"] >= low]
+        ids = self._linker.step(frame, cands)["particle"].to_numpy()
+        strong = cands["prob"].to_numpy() >= high
+        keep = strong | np.isin(ids, self._confirmed)
+        # Only trajectories the linker may still continue are remembered.
+        alive = self._linker.tracks()["particle"].to_numpy()
+        self._confirmed = np.intersect1d(np.union1d(self._confirmed, ids[strong]), alive)
+        return cands[keep].reset_index(drop=True)
 
 
 def confirm_along_tracks(

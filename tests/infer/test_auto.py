@@ -171,13 +171,32 @@ def test_faint_movies_keep_weak_detections_on_their_trajectories():
     assert along.precision > 0.95
 
 
+def test_faint_live_streams_run_the_causal_model_on_trajectories():
+    faint = simulate.simulate_movie(
+        n_frames=10, n_particles=30, shape=(256, 256), snr=2, seed=11, background_photons=10.0
+    )
+    live = AutoLocalizer()
+    tables = [live.locate(f, t) for t, f in enumerate(faint.frames)]
+    assert (live.choice.model, live.choice.threshold) == ("spots-c5", "tracks")
+    single = CNNLocalizer("spots")
+    alone = [single.locate(f, t) for t, f in enumerate(faint.frames)]
+    # The first four frames are the single-frame network's, exactly.
+    for t in range(4):
+        pd.testing.assert_frame_equal(tables[t], alone[t])
+    truth = faint.truth[faint.truth["frame"] >= 4]
+    along = evaluate.score(truth, pd.concat(tables[4:], ignore_index=True), gate_px=2.0)
+    frames_alone = evaluate.score(truth, pd.concat(alone[4:], ignore_index=True), gate_px=2.0)
+    assert along.recall > frames_alone.recall + 0.3 and along.precision > 0.9
+
+
 def test_bright_movies_and_live_streams_stay_single_frame(spots):
     auto = AutoLocalizer()
     auto.locate_stack(spots.frames[:5].repeat(2, axis=0))
     assert auto.choice.model == "spots" and auto.choice.strength > 5
     live = AutoLocalizer()
     live.locate(spots.frames[0])
-    assert live.choice.model == "spots" and live.choice.strength is None
+    # A live stream measures the strength on its first frame.
+    assert live.choice.model == "spots" and live.choice.strength > 5
 
 
 @pytest.mark.parametrize("dark_centre", [False, True])

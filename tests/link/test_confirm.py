@@ -80,3 +80,24 @@ def test_kept_rows_are_input_rows_and_confident_ones_always_stay(rows):
 def test_empty_input():
     kept = confirm_along_tracks(_table([]), 4.0, low=0.1, high=0.5, fill_floor=0.05)
     assert kept.empty
+
+
+def test_live_confirmer_keeps_weak_detections_after_a_confident_one(rng):
+    from livetrack.link import TrackConfirmer
+
+    x, y = _walk(rng, 6, 30.0, 30.0)
+    wx, wy = _walk(rng, 6, 80.0, 80.0)
+    probs = [0.05, 0.6, 0.05, 0.04, 0.05, 0.05]
+    conf = TrackConfirmer(4.0, low=0.02, high=0.2)
+    kept = []
+    for t in range(6):
+        # A particle confirmed in frame 1, and a weak trajectory never confirmed.
+        frame = _table([(t, x[t], y[t], probs[t]), (t, wx[t], wy[t], 0.05)])
+        kept.append(conf.step(t, frame))
+    counts = [len(k) for k in kept]
+    # Frame 0 is weak and not yet confirmed (causal: no later frame vouches for it).
+    assert counts == [0, 1, 1, 1, 1, 1]
+    assert all(np.isclose(k["x"].iloc[0], x[t]) for t, k in enumerate(kept) if len(k))
+    # A frame number at or below the last one starts a new stream: nothing confirmed.
+    again = conf.step(0, _table([(0, x[5], y[5], 0.05)]))
+    assert again.empty
