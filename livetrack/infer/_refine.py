@@ -441,17 +441,16 @@ def refine_profile(
     own = _nearest_owner(gx, gy, refined.x, refined.y, idx)
     # A disc, within which the profile is measured also after a shift of a pixel.
     own *= np.hypot(gx - x[idx, None, None], gy - y[idx, None, None]) <= half_px - 1
-    px, py = x[idx].copy(), y[idx].copy()
-    amp = np.ones(idx.size)
-    bg = np.zeros(idx.size)
+    fit = _RingFit(u, gx, gy, own, x[idx].copy(), y[idx].copy())
     weights = own
     for _ in range(rounds):
-        spline, smoothing = _radial_profile(u, gx, gy, px, py, own, half_px, smoothing)
+        spline, smoothing = fit.profile(half_px, smoothing)
         if spline is None:
             return none, smoothing
-        amp, bg = _profile_amplitudes(u, gx, gy, px, py, own, spline)
-        px, py, amp, bg = _fit_profile(u, gx, gy, px, py, amp, bg, weights, spline, iterations)
-        weights = own / _shot_variance(u, gx, gy, px, py, amp, bg, own, spline)
+        fit.amplitudes(spline)
+        fit.fit(weights, spline, iterations)
+        weights = own / fit.shot_variance(spline)
+    px, py = fit.px, fit.py
     good = np.isfinite(px) & np.isfinite(py) & (np.hypot(px - x0[idx], py - y0[idx]) < 1.0)
     x[idx[good]], y[idx[good]] = px[good], py[good]
     ok_out = np.zeros(n, bool)
@@ -470,36 +469,106 @@ def _nearest_owner(
     return (nearest == idx[:, None, None]).astype(np.float64)
 
 
-def _radial_profile(
-    u: np.ndarray,
-    gx: np.ndarray,
-    gy: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
-    own: np.ndarray,
-    half_px: int,
-    smoothing: float | None,
-) -> tuple[Any, float | None]:
-    """Return the mean of the particles' pixels against distance, as a smoothing spline."""
-    r = np.hypot(gx - px[:, None, None], gy - py[:, None, None])
-    keep = (own > 0) & (r <= half_px)
-    # Each particle's pixels enter with its own sign and scale: the profile's shape.
-    scale = np.sqrt(np.maximum((u * u * keep).sum(axis=(1, 2)), 1e-12))
-    values = (u / scale[:, None, None])[keep]
-    bins = np.arange(0.0, half_px + _PROFILE_BIN_PX, _PROFILE_BIN_PX)
-    which = np.digitize(r[keep], bins) - 1
-    count = np.bincount(which, minlength=bins.size)
-    total = np.bincount(which, weights=values, minlength=bins.size)
-    rsum = np.bincount(which, weights=r[keep], minlength=bins.size)
-    has = count > 0
-    if has.sum() < 8:
-        return None, smoothing
-    centres, means = rsum[has] / count[has], total[has] / count[has]
-    weights = count[has].astype(np.float64)
-    if smoothing is None:
-        smoothing = _choose_smoothing(centres, means, weights)
-    spline = _mirrored_spline(centres, means, weights, smoothing)
-    return (None if spline is None else _Tabulated(spline, half_px + 2.0)), smoothing
+class _RingFit:
+    """The windows of the particles a frame's profile is fitted to, and their fits.
+
+    ``u`` the normalized windows, ``gx``/``gy`` their pixel coordinates, ``own`` the
+    pixels each particle owns (``(n, S, S)`` each); ``px``, ``py``, ``amp``, ``bg`` the
+    particles' centres, amplitudes and backgrounds.
+    """
+
+    def __init__(
+        self,
+        u: np.ndarray,
+        gx: np.ndarray,
+        gy: np.ndarray,
+        own: np.ndarray,
+        px: np.ndarray,
+        py: np.ndarray,
+    ) -> None:
+        self.u, self.gx, self.gy, self.own = u, gx, gy, own
+        self.px, self.py = px, py
+        self.amp, self.bg = np.ones(px.size), np.zeros(px.size)
+
+    def _r(self) -> np.ndarray:
+        return np.hypot(self.gx - self.px[:, None, None], self.gy - self.py[:, None, None])
+
+    def profile(self, half_px: int, smoothing: float | None) -> tuple[Any, float | None]:
+        """Return the mean of the particles' pixels against distance, a smoothing spline."""
+        r = self._r()
+        keep = (self.own > 0) & (r <= half_px)
+        # Each particle's pixels enter with its own sign and scale: the profile's shape.
+        scale = np.sqrt(np.maximum((self.u * self.u * keep).sum(axis=(1, 2)), 1e-12))
+        values = (self.u / scale[:, None, None])[keep]
+        bins = np.arange(0.0, half_px + _PROFILE_BIN_PX, _PROFILE_BIN_PX)
+        which = np.digitize(r[keep], bins) - 1
+        count = np.bincount(which, minlength=bins.size)
+        total = np.bincount(which, weights=values, minlength=bins.size)
+        rsum = np.bincount(which, weights=r[keep], minlength=bins.size)
+        has = count > 0
+        if has.sum() < 8:
+            return None, smoothing
+        centres, means = rsum[has] / count[has], total[has] / count[has]
+        weights = count[has].astype(np.float64)
+        if smoothing is None:
+            smoothing = _choose_smoothing(centres, means, weights)
+        spline = _mirrored_spline(centres, means, weights, smoothing)
+        return (None if spline is None else _Tabulated(spline, half_px + 2.0)), smoothing
+
+    def amplitudes(self, spline: Any) -> None:
+        """Least-squares amplitude and background of each particle at its current centre."""
+        own, u = self.own, self.u
+        t = spline(self._r())
+        sw, st, stt = (
+            own.sum(axis=(1, 2)),
+            (own * t).sum(axis=(1, 2)),
+            (own * t * t).sum(axis=(1, 2)),
+        )
+        su, stu = (own * u).sum(axis=(1, 2)), (own * t * u).sum(axis=(1, 2))
+        det = np.where(np.abs(sw * stt - st * st) > 1e-12, sw * stt - st * st, np.nan)
+        self.amp = (sw * stu - st * su) / det
+        self.bg = (su - self.amp * st) / sw
+
+    def shot_variance(self, spline: Any) -> np.ndarray:
+        """Each pixel's variance ``1 + c * signal``, ``c`` from the residuals of all particles.
+
+        Shot noise makes a bright pixel noisier than the background (by the photon scale of
+        the normalized frame, unknown here): weighting by it is what makes the fit the
+        maximum-likelihood one.
+        """
+        own = self.own
+        signal = self.amp[:, None, None] * spline(self._r())
+        resid = self.u - self.bg[:, None, None] - signal
+        denom = float((own * signal * signal).sum())
+        c = float((own * signal * (resid * resid - 1.0)).sum()) / denom if denom > 0 else 0.0
+        return np.maximum(1.0 + np.clip(c, 0.0, 1.0) * signal, 0.2)
+
+    def fit(self, weights: np.ndarray, spline: Any, iterations: int) -> None:
+        """Gauss-Newton fit of ``bg + amp * profile(|p - c|)`` per particle, ``c`` free."""
+        n = self.px.size
+        theta = np.column_stack([self.px, self.py, self.amp, self.bg])
+        for _ in range(iterations):
+            dx = self.gx - theta[:, 0, None, None]
+            dy = self.gy - theta[:, 1, None, None]
+            r = np.maximum(np.hypot(dx, dy), 1e-6)
+            t, dt = spline(r), spline.derivative_at(r)
+            resid = (self.u - theta[:, 3, None, None] - theta[:, 2, None, None] * t) * weights
+            jac = np.stack(
+                [
+                    -theta[:, 2, None, None] * dt * dx / r,
+                    -theta[:, 2, None, None] * dt * dy / r,
+                    t,
+                    np.ones_like(t),
+                ],
+                axis=1,
+            ).reshape(n, 4, -1)
+            wj = jac * weights.reshape(n, 1, -1)
+            normal = np.matmul(wj, jac.transpose(0, 2, 1)) + 1e-9 * np.eye(4)
+            grad = np.matmul(wj, resid.reshape(n, -1, 1))[..., 0]
+            step = np.linalg.solve(normal, grad[..., None])[..., 0]
+            step[:, :2] = np.clip(step[:, :2], -0.5, 0.5)
+            theta += step
+        self.px, self.py, self.amp, self.bg = theta.T
 
 
 class _Tabulated:
@@ -564,89 +633,6 @@ def _choose_smoothing(r: np.ndarray, v: np.ndarray, w: np.ndarray) -> float:
         if err < best_err:
             best, best_err = float(lam), err
     return best
-
-
-def _profile_amplitudes(
-    u: np.ndarray,
-    gx: np.ndarray,
-    gy: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
-    own: np.ndarray,
-    spline: Any,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares amplitude and background of each particle at its current centre."""
-    r = np.hypot(gx - px[:, None, None], gy - py[:, None, None])
-    t = spline(r)
-    sw, st, stt = own.sum(axis=(1, 2)), (own * t).sum(axis=(1, 2)), (own * t * t).sum(axis=(1, 2))
-    su, stu = (own * u).sum(axis=(1, 2)), (own * t * u).sum(axis=(1, 2))
-    det = np.where(np.abs(sw * stt - st * st) > 1e-12, sw * stt - st * st, np.nan)
-    amp = (sw * stu - st * su) / det
-    bg = (su - amp * st) / sw
-    return amp, bg
-
-
-def _shot_variance(
-    u: np.ndarray,
-    gx: np.ndarray,
-    gy: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
-    amp: np.ndarray,
-    bg: np.ndarray,
-    own: np.ndarray,
-    spline: Any,
-) -> np.ndarray:
-    """Each pixel's variance ``1 + c * signal``, ``c`` from the residuals of all particles.
-
-    Shot noise makes a bright pixel noisier than the background (by the photon scale of
-    the normalized frame, unknown here): weighting by it is what makes the fit the
-    maximum-likelihood one.
-    """
-    signal = amp[:, None, None] * spline(np.hypot(gx - px[:, None, None], gy - py[:, None, None]))
-    resid = u - bg[:, None, None] - signal
-    denom = float((own * signal * signal).sum())
-    c = float((own * signal * (resid * resid - 1.0)).sum()) / denom if denom > 0 else 0.0
-    return np.maximum(1.0 + np.clip(c, 0.0, 1.0) * signal, 0.2)
-
-
-def _fit_profile(
-    u: np.ndarray,
-    gx: np.ndarray,
-    gy: np.ndarray,
-    px: np.ndarray,
-    py: np.ndarray,
-    amp: np.ndarray,
-    bg: np.ndarray,
-    own: np.ndarray,
-    spline: Any,
-    iterations: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Gauss-Newton fit of ``bg + amp * profile(|p - c|)`` per particle, ``c`` free."""
-    n = px.size
-    theta = np.column_stack([px, py, amp, bg])
-    for _ in range(iterations):
-        dx = gx - theta[:, 0, None, None]
-        dy = gy - theta[:, 1, None, None]
-        r = np.maximum(np.hypot(dx, dy), 1e-6)
-        t, dt = spline(r), spline.derivative_at(r)
-        resid = (u - theta[:, 3, None, None] - theta[:, 2, None, None] * t) * own
-        jac = np.stack(
-            [
-                -theta[:, 2, None, None] * dt * dx / r,
-                -theta[:, 2, None, None] * dt * dy / r,
-                t,
-                np.ones_like(t),
-            ],
-            axis=1,
-        ).reshape(n, 4, -1)
-        wj = jac * own.reshape(n, 1, -1)
-        normal = np.matmul(wj, jac.transpose(0, 2, 1)) + 1e-9 * np.eye(4)
-        grad = np.matmul(wj, resid.reshape(n, -1, 1))[..., 0]
-        step = np.linalg.solve(normal, grad[..., None])[..., 0]
-        step[:, :2] = np.clip(step[:, :2], -0.5, 0.5)
-        theta += step
-    return theta[:, 0], theta[:, 1], theta[:, 2], theta[:, 3]
 
 
 def drop_crowded(refined: Refined, x: np.ndarray, y: np.ndarray, distance_px: float) -> Refined:

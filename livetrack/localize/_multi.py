@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from livetrack.localize._detect import window_stack
 from livetrack.localize._mle import _axis_terms
 
 __all__ = ["Emitters", "group_neighbours", "render_gaussians", "resolve_crowded"]
@@ -118,13 +119,14 @@ def render_gaussians(
 def _windows(
     image: np.ndarray, rows: np.ndarray, cols: np.ndarray, half: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    h, w = image.shape
-    offs = np.arange(-half, half + 1)
-    rr = rows[:, None, None] + offs[None, :, None]
-    cc = cols[:, None, None] + offs[None, None, :]
-    valid = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-    stack = np.where(valid, image[np.clip(rr, 0, h - 1), np.clip(cc, 0, w - 1)], 0.0)
-    return stack.astype(np.float64), valid.astype(np.float64)
+    """Windows around ``(rows, cols)`` (inside the frame) and their in-frame masks, float."""
+    stack, valid = window_stack(image, rows, cols, half)
+    return stack, valid.astype(np.float64)
+
+
+def _centres(v: np.ndarray, size: int) -> np.ndarray:
+    """Window centres: the nearest pixel, inside the frame."""
+    return np.clip(np.rint(v).astype(np.int64), 0, size - 1)
 
 
 def _model(
@@ -318,7 +320,7 @@ def _one_emitter_fits(
 ) -> tuple[np.ndarray, ...]:
     """Fit emitters ``idx`` alone in their windows, the other emitters held fixed."""
     offs = np.arange(-half, half + 1, dtype=np.float64)
-    rows, cols = np.rint(em.y[idx]).astype(np.int64), np.rint(em.x[idx]).astype(np.int64)
+    rows, cols = _centres(em.y[idx], counts.shape[0]), _centres(em.x[idx], counts.shape[1])
     c, valid = _windows(counts, rows, cols, half)
     m, _ = _windows(frame_model, rows, cols, half)
     own_abs = np.column_stack([em.x[idx], em.y[idx]])[:, None, :]
@@ -463,8 +465,8 @@ def _fit_group_batch(
     members = order[starts[:, None] + np.arange(k)[None, :]]
     active = np.ones(members.shape, bool)
     px, py = em.x[members], em.y[members]
-    cx = np.rint(px.mean(axis=1)).astype(np.int64)
-    cy = np.rint(py.mean(axis=1)).astype(np.int64)
+    cx = _centres(px.mean(axis=1), counts.shape[1])
+    cy = _centres(py.mean(axis=1), counts.shape[0])
     # Members lie at least 3 sigma inside the window; wider groups keep their single fits.
     extent = np.maximum(np.abs(px - cx[:, None]), np.abs(py - cy[:, None])).max(axis=1)
     half = int(np.ceil(3.0 * sigma + min(float(np.max(extent)), 4.0 * sigma)))

@@ -135,12 +135,12 @@ def test_crowded_refinement_does_not_split_in_smoothed_noise(rng):
     assert r.x.size == 7 and (parent == np.arange(7)).all()
 
 
-def test_locate_resolves_close_pairs_of_a_crowded_field():
-    import livetrack
-    from livetrack import evaluate
+@pytest.fixture(scope="module")
+def crowded_movie():
+    """60 spots of sigma 1 px in 160 x 160 px at SNR 7: a few dozen pairs closer than 4 px."""
     from livetrack.simulate import simulate_movie
 
-    movie = simulate_movie(
+    return simulate_movie(
         n_frames=2,
         shape=(160, 160),
         n_particles=60,
@@ -149,6 +149,13 @@ def test_locate_resolves_close_pairs_of_a_crowded_field():
         seed=5,
         background_photons=10.0,
     )
+
+
+def test_locate_resolves_close_pairs_of_a_crowded_field(crowded_movie):
+    import livetrack
+    from livetrack import evaluate
+
+    movie = crowded_movie
     found = livetrack.locate(movie.frames)
     fast = livetrack.locate(movie.frames, refine=False)
     refined, network = (evaluate.score(movie.truth, t, gate_px=2.0) for t in (found, fast))
@@ -211,23 +218,14 @@ def test_profile_fit_needs_a_few_particles(rng):
     assert np.array_equal(fitted.x, refine_radial(norm, xs, ys).x)
 
 
-def test_live_localizers_skip_the_crowded_fits():
+def test_live_localizers_skip_the_crowded_fits(crowded_movie):
     from livetrack.registry import make_localizer
-    from livetrack.simulate import simulate_movie
 
     assert make_localizer("cnn", live=True).crowded is False
     assert make_localizer("auto", live=True).crowded is False
     assert make_localizer("cnn").crowded is True
     assert make_localizer("cnn", live=True, crowded=True).crowded is True
-    movie = simulate_movie(
-        n_frames=1,
-        shape=(160, 160),
-        n_particles=60,
-        psf=GaussianPSF(1.0),
-        snr=7.0,
-        seed=5,
-        background_photons=10.0,
-    )
+    movie = crowded_movie
     full = make_localizer("cnn").locate(movie.frames[0])
     live = make_localizer("cnn", live=True).locate(movie.frames[0])
     plain = make_localizer("cnn", refine=False).locate(movie.frames[0])
