@@ -849,7 +849,7 @@ class AutoLocalizer:
         the frame's adaptive threshold (at most :data:`_TRACKS_HIGH`) or a tenth of that on
         a trajectory confirmed before (:class:`livetrack.link.TrackConfirmer`).
 
-        The first frame alone decided that the particles are faint; the first five decide
+        The first frame alone decided that the particles are faint; the first four decide
         again (their median strength, as a movie's is measured on several frames). Returns
         None where they are bright after all: the plan is then the single-frame one.
         """
