@@ -92,6 +92,13 @@ _TRACKS_SEED_FACTOR = 2.0
 #: within three of its standard deviations.
 _TRACKS_SEARCH_PX = 4.0
 _TRACKS_FILL_PX = 2.0
+#: Path evidence (track-before-detect) of faint movies: frames on each side of the scored
+#: one, the lowest peak kept, and how many times the network's trajectories it must find
+#: before it decides.
+_PATH_WINDOW = 4
+_PATH_FLOOR = 2.0
+_PATH_GAIN = 1.15
+_NETWORK, _PATH, _PATH_NULL = "network", "path", "path-null"
 #: The network for ring-shaped particles (bright- or dark-centred alike).
 _RING_MODEL = "rings"
 #: Frames of the single-frame pass that measures the particles' strength.
@@ -248,7 +255,7 @@ class AutoPlan:
         """
         if self.choice.threshold == TRACKS:
             # Weak particles are what the trajectories recover: no strength gap to find.
-            return confirm_faint(table, self.seed_rates).drop(columns="strength")
+            return _faint_select(table, self.seed_rates)
         z = table["strength"].to_numpy(dtype=np.float64)
         keep = z > max(strength_cut(z), self.null)
         return table[keep].drop(columns="strength").reset_index(drop=True)
@@ -293,6 +300,68 @@ class SeedRates:
                 clutter_per_confident=clutter_curve(self.levels, self.clutter, frames),
             )
         )
+
+
+def _path_candidates(signed: np.ndarray, first_frame: int, plan: AutoPlan) -> pd.DataFrame:
+    """Path-evidence peaks of frames of a faint movie and of their shuffled twins.
+
+    Rows ``frame, x, y, mass`` and ``score``, ``source`` :data:`_PATH` or :data:`_PATH_NULL`
+    (:func:`livetrack.localize.path_evidence`: every frame scored on the frames up to
+    :data:`_PATH_WINDOW` on each side, so a chunk with that much overlap scores its own
+    frames as the whole movie does).
+    """
+    from livetrack.localize import evidence_peaks, path_evidence, shuffled_frames
+    from livetrack.model import normalize_frame, window_sums
+
+    normalized = []
+    noise = []
+    for frame in signed:
+        u, _, n = normalize_frame(np.asarray(frame, dtype=np.float32))
+        normalized.append(u)
+        noise.append(n)
+    stack = np.stack(normalized)
+    numbers = np.arange(first_frame, first_frame + len(stack))
+    sigma = plan.choice.sigma_px / plan.choice.bin_factor
+    parts = []
+    for source, frames in ((_PATH, stack), (_PATH_NULL, shuffled_frames(stack, numbers))):
+        peaks = evidence_peaks(
+            path_evidence(frames, sigma, window=_PATH_WINDOW), numbers, floor=_PATH_FLOOR
+        )
+        parts.append(peaks.assign(source=source))
+    found = pd.concat(parts, ignore_index=True)
+    mass = np.empty(len(found))
+    for t, rows in found.groupby("frame").indices.items():
+        i = int(t) - first_frame
+        xy = found.iloc[rows]
+        mass[rows] = window_sums(stack[i], xy["x"].to_numpy(), xy["y"].to_numpy(), 3) * noise[i]
+    return found.assign(mass=mass, prob=np.nan, sigma_x=np.nan, sigma_y=np.nan, strength=np.nan)
+
+
+def _faint_select(table: pd.DataFrame, rates: SeedRates | None) -> pd.DataFrame:
+    """Return the faint movie's detections: the network's on trajectories, or path evidence.
+
+    Where path evidence over neighbouring frames (:func:`_path_candidates`) finds
+    :data:`_PATH_GAIN` times as many particles as the network's trajectories keep, the
+    particles are past the network's reach (ISBI SNR 1) and the path-evidence peaks above
+    the threshold their shuffled twins give are the detections (``prob`` NaN); otherwise
+    the network's (:func:`confirm_faint`).
+    """
+    from livetrack.localize import choose_evidence_threshold
+
+    columns = [c for c in table.columns if c not in ("strength", "source", "score")]
+    source = table["source"] if "source" in table else pd.Series(_NETWORK, index=table.index)
+    network = table[source == _NETWORK].drop(columns=["source", "score"], errors="ignore")
+    confirmed = confirm_faint(network, rates)
+    path, null = table[source == _PATH], table[source == _PATH_NULL]
+    q, true = choose_evidence_threshold(path["score"].to_numpy(), null["score"].to_numpy())
+    if true > _PATH_GAIN * max(len(confirmed), 1):
+        log.info(
+            f"auto: path evidence finds {true:.0f} particles where the network's trajectories "
+            f"keep {len(confirmed)}: detections decided on it"
+        )
+        chosen = path[path["score"] >= q]
+        return chosen[columns].sort_values("frame", kind="stable").reset_index(drop=True)
+    return confirmed[columns].reset_index(drop=True)
 
 
 def _seed_threshold(adaptive: float) -> float:
@@ -957,8 +1026,15 @@ class AutoLocalizer:
         if table.empty:
             table = empty_table()
             table["strength"] = np.empty(0)
+        else:
+            table = table.assign(strength=self._strength(table, signed, first_frame))
+        if plan.choice.threshold == TRACKS:
+            table = pd.concat(
+                [table.assign(source=_NETWORK), _path_candidates(signed, first_frame, plan)],
+                ignore_index=True,
+            )
+        if table.empty:
             return table
-        table = table.assign(strength=self._strength(table, signed, first_frame))
         table = self._to_input_pixels(table)
         if hidden.any():
             # What lay under an overlay was painted over, not seen: nothing is found there.

@@ -46,6 +46,12 @@ from livetrack.localize._overlay import (
 )
 from livetrack.localize._radial import radial_symmetry_center
 from livetrack.localize._scale import FeatureScale, bin_frames, measure_feature_scale
+from livetrack.localize._tbd import (
+    choose_evidence_threshold,
+    evidence_peaks,
+    path_evidence,
+    shuffled_frames,
+)
 
 __all__ = [
     "METHODS",
@@ -66,7 +72,9 @@ __all__ = [
     "apply_overlay_plan",
     "bandpass",
     "bin_frames",
+    "choose_evidence_threshold",
     "crlb_xy",
+    "evidence_peaks",
     "fisher_scoring",
     "fit_gaussian_mle",
     "group_neighbours",
@@ -74,6 +82,7 @@ __all__ = [
     "make_localizer",
     "measure_feature_scale",
     "overlay_mask",
+    "path_evidence",
     "pixel_gaussian_model",
     "plan_overlays",
     "radial_symmetry_center",
@@ -81,6 +90,7 @@ __all__ = [
     "remove_stripes",
     "render_gaussians",
     "resolve_crowded",
+    "shuffled_frames",
     "stripe_profiles",
     "window_stack",
 ]

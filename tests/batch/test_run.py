@@ -74,6 +74,29 @@ def test_auto_choice_is_made_once_per_chunked_movie(client, tmp_path, make_frame
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "faint.csv"), one_pass)
 
 
+def test_path_evidence_of_a_very_faint_movie_is_chunked_as_one_pass(client, tmp_path):
+    # SNR 1: the detections come from path evidence over neighbouring frames, its threshold
+    # from all chunks' peaks and their shuffled twins together.
+    frames = livetrack.simulate.simulate_movie(
+        n_frames=24,
+        shape=(128, 128),
+        n_particles=40,
+        snr=1.0,
+        background_photons=10.0,
+        dynamics=livetrack.simulate.Dynamics(diffusion_px2=1.0),
+        seed=5,
+    ).frames
+    path = tmp_path / "faintest.tif"
+    tifffile.imwrite(path, frames, photometric="minisblack")
+    report = livetrack.track_many([path], tmp_path / "out", client=client, chunk_frames=8)
+    assert report.ok
+    one_pass = livetrack.locate(frames)
+    assert len(one_pass) and one_pass["prob"].isna().all()  # path evidence decided
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "out" / "faintest.csv"), _as_written(livetrack.track(frames))
+    )
+
+
 def test_auto_chunked_equals_one_pass_with_overlays_and_clutter(client, tmp_path):
     # 8-bit video with correlated noise, rods, blobs and a burned-in label whose counter
     # changes: auto paints over the label, measures a false-alarm level and cuts the

@@ -171,6 +171,19 @@ def test_faint_movies_keep_weak_detections_on_their_trajectories():
     assert along.precision > 0.95
 
 
+def test_movies_past_the_networks_reach_are_decided_on_path_evidence():
+    # SNR 1, dense: the network's trajectories keep few; path evidence over nine frames
+    # finds more than they do and decides (prob NaN: no network score).
+    faint = simulate.simulate_movie(
+        n_frames=10, n_particles=120, shape=(192, 192), snr=1, seed=13, background_photons=10.0
+    )
+    table = AutoLocalizer().locate_stack(faint.frames)
+    assert len(table) and table["prob"].isna().all()
+    network = CNNLocalizer("spots-t5", threshold="adaptive").locate_stack(faint.frames)
+    along, alone = _jaccard(faint, table, 2.0), _jaccard(faint, network, 2.0)
+    assert along.jaccard > alone.jaccard + 0.1
+
+
 def test_faint_live_streams_run_the_causal_model_on_trajectories():
     faint = simulate.simulate_movie(
         n_frames=10, n_particles=30, shape=(256, 256), snr=2, seed=11, background_photons=10.0
