@@ -15,7 +15,17 @@ import importlib.util
 import os
 from functools import lru_cache
 
-__all__ = ["cuda_unavailable", "driver_device_count", "tensorrt_unavailable"]
+__all__ = ["cuda_unavailable", "driver_device_count", "load_library", "tensorrt_unavailable"]
+
+
+def load_library(*names: str) -> ctypes.CDLL | None:
+    """Return the first of the shared libraries ``names`` that loads, or None."""
+    for name in names:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -31,13 +41,8 @@ def driver_device_count() -> tuple[int, str]:
     """
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return 0, "CUDA_VISIBLE_DEVICES hides every GPU"
-    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll", "libcuda.dylib"):
-        try:
-            lib = ctypes.CDLL(name)
-            break
-        except OSError:
-            continue
-    else:
+    lib = load_library("libcuda.so.1", "libcuda.so", "nvcuda.dll", "libcuda.dylib")
+    if lib is None:
         return 0, "no NVIDIA driver (libcuda not found)"
     try:
         if lib.cuInit(0) != 0:

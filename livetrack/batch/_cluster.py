@@ -52,13 +52,10 @@ _WORKER_CONFIG: dict[str, Any] = {
 
 def _nvml_count() -> tuple[int, str]:
     """GPUs NVML counts (0 and why where it cannot), without touching CUDA."""
-    for name in ("libnvidia-ml.so.1", "libnvidia-ml.so", "nvml.dll"):
-        try:
-            lib = ctypes.CDLL(name)
-            break
-        except OSError:
-            continue
-    else:
+    from livetrack._gpu import load_library
+
+    lib = load_library("libnvidia-ml.so.1", "libnvidia-ml.so", "nvml.dll")
+    if lib is None:
         return 0, "no NVIDIA driver (libnvidia-ml not found)"
     try:
         init = getattr(lib, "nvmlInit_v2", None) or lib.nvmlInit
