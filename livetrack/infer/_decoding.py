@@ -246,10 +246,8 @@ class MapDecoder:
         if self._noise_frames % _NOISE_REUSE == 0:
             self._white = None
         self._noise_frames += 1
-        if self._white is None and r.psf_sigma is not None and r.ok.sum() >= 5:
-            sigma = float(np.median(r.psf_sigma[r.ok]))
-            corr = _refine.noise_correlation(normalized, r.x, r.y, sigma)
-            self._white = corr < _refine.WHITE_NOISE_CORRELATION
+        if self._white is None:
+            self._white = _refine.noise_is_white(normalized, r)
         r, parent = _refine.refine_crowded(normalized, r, white=self._white)
         if parent.size > len(df):
             split = np.isin(parent, parent[len(df) :])

@@ -301,17 +301,11 @@ def refine_crowded(
     parent = np.arange(n)
     if refined.photons is None or refined.psf_sigma is None or n == 0:
         return drop_crowded(refined, refined.x, refined.y, CROWDED_PX), parent
-    from livetrack.localize import group_neighbours, resolve_crowded
+    from livetrack.localize import resolve_crowded
 
     k = refined.scale
     width = refined.psf_sigma
-    lonely = refined.ok.copy()
-    if n > 1:
-        from scipy.spatial import cKDTree
-
-        pts = np.column_stack([refined.x, refined.y])
-        d, _ = cKDTree(pts).query(pts, k=2)
-        lonely &= d[:, 1] >= CROWDED_PX
+    lonely = _isolated(refined)
     if lonely.sum() < _MIN_ISOLATED:
         return drop_crowded(refined, refined.x, refined.y, CROWDED_PX), parent
     sigma = float(np.median(width[lonely]))
@@ -319,7 +313,7 @@ def refine_crowded(
     # A pair is told from one particle by the likelihood of shot noise, which smoothed or
     # compressed camera noise is not: there only the groups are fitted.
     if white is None:
-        white = noise_correlation(image, refined.x, refined.y, sigma) < WHITE_NOISE_CORRELATION
+        white = noise_is_white(image, refined)
     # Detections whose single fit failed take part with the network's position.
     em = resolve_crowded(
         counts,
@@ -330,8 +324,7 @@ def refine_crowded(
         sigma,
         fitted_sigma=np.where(refined.ok, width, np.nan) if white else None,
     )
-    labels = group_neighbours(em.x, em.y, 5.0 * sigma)
-    grouped = np.bincount(labels)[labels] > 1
+    grouped = em.grouped if em.grouped is not None else np.zeros(em.x.size, bool)
     base_ok = np.concatenate([refined.ok, np.zeros(em.x.size - n, bool)])
     # A crowded single fit was pulled by its neighbour: only the joint fit counts there.
     ok = np.where(grouped, em.refitted, base_ok | em.refitted)
@@ -339,6 +332,31 @@ def refine_crowded(
     crlb_y = np.where(em.refitted, em.crlb_y, np.concatenate([refined.sigma_y, em.crlb_y[n:]]))
     # The joint fit's bound is in pseudo-counts of the same scale: px either way.
     return Refined(em.x, em.y, crlb_x, crlb_y, ok, em.photons, None, k), em.parent
+
+
+def _isolated(refined: Refined) -> np.ndarray:
+    """Well-fitted detections with no other detection within :data:`CROWDED_PX`."""
+    lonely = refined.ok.copy()
+    if refined.x.size > 1:
+        from scipy.spatial import cKDTree
+
+        pts = np.column_stack([refined.x, refined.y])
+        d, _ = cKDTree(pts).query(pts, k=2)
+        lonely &= d[:, 1] >= CROWDED_PX
+    return lonely
+
+
+def noise_is_white(image: np.ndarray, refined: Refined) -> bool | None:
+    """Whether a normalized frame's noise is white, from :func:`refine_gaussian`'s fits.
+
+    The particles' width (the median of the isolated fits) says which pixels to leave out
+    of :func:`noise_correlation`. None where too few particles are isolated to tell.
+    """
+    lonely = _isolated(refined)
+    if refined.psf_sigma is None or lonely.sum() < _MIN_ISOLATED:
+        return None
+    sigma = float(np.median(refined.psf_sigma[lonely]))
+    return noise_correlation(image, refined.x, refined.y, sigma) < WHITE_NOISE_CORRELATION
 
 
 def noise_correlation(image: np.ndarray, x: np.ndarray, y: np.ndarray, sigma: float) -> float:

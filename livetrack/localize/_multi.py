@@ -16,11 +16,10 @@ to tell one wide spot from two narrow ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from livetrack.localize._detect import window_stack
 from livetrack.localize._mle import _axis_terms
 
 __all__ = ["Emitters", "group_neighbours", "render_gaussians", "resolve_crowded"]
@@ -62,6 +61,9 @@ class Emitters:
         For every row, the input detection it came from (itself for input rows).
     n_input : int
         Number of input detections.
+    grouped : numpy.ndarray or None
+        Whether each row has a neighbour within the linking distance (set by
+        :func:`resolve_crowded`).
     """
 
     x: np.ndarray
@@ -72,6 +74,7 @@ class Emitters:
     refitted: np.ndarray
     parent: np.ndarray
     n_input: int
+    grouped: np.ndarray | None = None
 
 
 def group_neighbours(x: np.ndarray, y: np.ndarray, link_px: float) -> np.ndarray:
@@ -119,9 +122,18 @@ def render_gaussians(
 def _windows(
     image: np.ndarray, rows: np.ndarray, cols: np.ndarray, half: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Windows around ``(rows, cols)`` (inside the frame) and their in-frame masks, float."""
-    stack, valid = window_stack(image, rows, cols, half)
-    return stack, valid.astype(np.float64)
+    """Windows around ``(rows, cols)`` (inside the frame) and their in-frame masks, float.
+
+    Indexed directly: ``window_stack`` pads the whole frame first, which costs more than
+    the few dozen windows of a frame's crowded fits.
+    """
+    h, w = image.shape
+    offs = np.arange(-half, half + 1)
+    rr = rows[:, None, None] + offs[None, :, None]
+    cc = cols[:, None, None] + offs[None, None, :]
+    valid = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+    stack = np.where(valid, image[np.clip(rr, 0, h - 1), np.clip(cc, 0, w - 1)], 0.0)
+    return stack.astype(np.float64), valid.astype(np.float64)
 
 
 def _centres(v: np.ndarray, size: int) -> np.ndarray:
@@ -259,18 +271,18 @@ def resolve_crowded(
     nan = np.full(n, np.nan)
     out = Emitters(x, y, photons, nan.copy(), nan.copy(), np.zeros(n, bool), np.arange(n), n)
     if n == 0 or not np.isfinite(sigma) or sigma <= 0:
-        return out
+        return replace(out, grouped=np.zeros(n, bool))
     link = 5.0 * sigma if link_px is None else float(link_px)
     counts = np.asarray(counts, dtype=np.float64)
     labels = group_neighbours(x, y, link)
     sizes = np.bincount(labels)
+    grouped = sizes[labels] > 1
     em = _fit_groups(counts, out, labels, sizes, background, sigma, iterations, max_group)
     if fitted_sigma is None:
-        return em
+        return replace(em, grouped=grouped)
     # Pairs hide in isolated detections wider than the PSF, and in groups, where a single
     # fit's width says nothing: there every member is tested, its neighbours held fixed.
     wide = np.isfinite(fitted_sigma) & (fitted_sigma > SPLIT_WIDTH * sigma)
-    grouped = sizes[labels] > 1
     narrow = np.isfinite(fitted_sigma) & ~wide & ~grouped
     # In a group, a member hiding two particles carries about twice a particle's photons.
     bright = em.photons > SPLIT_BRIGHT * np.median(em.photons[narrow]) if narrow.any() else grouped
@@ -278,14 +290,17 @@ def resolve_crowded(
         counts, em, background, sigma, (wide & ~grouped) | (grouped & bright), narrow
     )
     if split.x.size == em.x.size:
-        return em
-    # Only the groups a split changed are fitted again.
+        return replace(em, grouped=grouped)
+    # Only the groups a split changed (its first emitter's and its second's) are fitted again.
     labels = group_neighbours(split.x, split.y, link)
-    touched = np.zeros(labels.max() + 1, bool)
-    touched[labels[split.parent[em.x.size :]]] = True
-    touched[labels[split.x.size - (split.x.size - em.x.size) :]] = True
-    sizes = np.where(touched, np.bincount(labels), 0)
-    return _fit_groups(counts, split, labels, sizes, background, sigma, iterations, max_group)
+    sizes = np.bincount(labels)
+    touched = np.zeros(sizes.size, bool)
+    touched[labels[split.parent[n:]]] = True
+    touched[labels[n:]] = True
+    refit = _fit_groups(
+        counts, split, labels, np.where(touched, sizes, 0), background, sigma, iterations, max_group
+    )
+    return replace(refit, grouped=sizes[labels] > 1)
 
 
 def _others(counts_shape: tuple[int, int], em: Emitters, sigma: float) -> np.ndarray:
