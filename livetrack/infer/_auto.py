@@ -27,6 +27,7 @@ from livetrack._errors import InputError
 from livetrack._stack import as_stack
 from livetrack.infer._decoding import ADAPTIVE_LOWEST
 from livetrack.infer._localizer import CNNLocalizer, _cached_localizer
+from livetrack.infer._recover import LiveRecovery, recover_missed
 from livetrack.localize import (
     FeatureScale,
     OverlayPlan,
@@ -42,6 +43,7 @@ from livetrack.model import (
     adaptive_threshold,
     empty_table,
     frame_statistics,
+    normalize_frame,
     scale_noise,
 )
 
@@ -305,12 +307,18 @@ class SeedRates:
 def _path_candidates(signed: np.ndarray, first_frame: int, plan: AutoPlan) -> pd.DataFrame:
     """Path-evidence peaks of frames of a faint movie and of their shuffled twins.
 
-    Rows ``frame, x, y, mass`` and ``score``, ``source`` :data:`_PATH` or :data:`_PATH_NULL`
+    Rows ``frame, x, y, mass``, ``score``, ``own`` (the peak's own frame's evidence) and
+    ``source`` :data:`_PATH` or :data:`_PATH_NULL`
     (:func:`livetrack.localize.path_evidence`: every frame scored on the frames up to
     :data:`_PATH_WINDOW` on each side, so a chunk with that much overlap scores its own
     frames as the whole movie does).
     """
-    from livetrack.localize import evidence_peaks, path_evidence, shuffled_frames
+    from livetrack.localize import (
+        evidence_peaks,
+        frame_evidence,
+        shuffled_frames,
+        sum_along_paths,
+    )
     from livetrack.model import normalize_frame, window_sums
 
     normalized = []
@@ -324,9 +332,9 @@ def _path_candidates(signed: np.ndarray, first_frame: int, plan: AutoPlan) -> pd
     sigma = plan.choice.sigma_px / plan.choice.bin_factor
     parts = []
     for source, frames in ((_PATH, stack), (_PATH_NULL, shuffled_frames(stack, numbers))):
-        peaks = evidence_peaks(
-            path_evidence(frames, sigma, window=_PATH_WINDOW), numbers, floor=_PATH_FLOOR
-        )
+        own = frame_evidence(frames, sigma)
+        scores = sum_along_paths(own, window=_PATH_WINDOW)
+        peaks = evidence_peaks(scores, numbers, floor=_PATH_FLOOR, own=own)
         parts.append(peaks.assign(source=source))
     found = pd.concat(parts, ignore_index=True)
     mass = np.empty(len(found))
@@ -344,13 +352,14 @@ def _faint_select(table: pd.DataFrame, rates: SeedRates | None) -> pd.DataFrame:
     :data:`_PATH_GAIN` times as many particles as the network's trajectories keep, the
     particles are past the network's reach (ISBI SNR 1) and the path-evidence peaks above
     the threshold their shuffled twins give are the detections (``prob`` NaN); otherwise
-    the network's (:func:`confirm_faint`).
+    the network's (:func:`confirm_faint`), with the particles it missed that path evidence
+    shows (:func:`livetrack.infer._recover.recover_missed`).
     """
     from livetrack.localize import choose_evidence_threshold
 
-    columns = [c for c in table.columns if c not in ("strength", "source", "score")]
+    columns = [c for c in table.columns if c not in ("strength", "source", "score", "own")]
     source = table["source"] if "source" in table else pd.Series(_NETWORK, index=table.index)
-    network = table[source == _NETWORK].drop(columns=["source", "score"], errors="ignore")
+    network = table[source == _NETWORK].drop(columns=["source", "score", "own"], errors="ignore")
     confirmed = confirm_faint(network, rates)
     path, null = table[source == _PATH], table[source == _PATH_NULL]
     q, true = choose_evidence_threshold(path["score"].to_numpy(), null["score"].to_numpy())
@@ -361,7 +370,14 @@ def _faint_select(table: pd.DataFrame, rates: SeedRates | None) -> pd.DataFrame:
         )
         chosen = path[path["score"] >= q]
         return chosen[columns].sort_values("frame", kind="stable").reset_index(drop=True)
-    return confirmed[columns].reset_index(drop=True)
+    found = recover_missed(
+        confirmed,
+        path[path["score"] >= q],
+        null[null["score"] >= q],
+        _TRACKS_SEARCH_PX,
+        _TRACKS_FILL_PX,
+    )
+    return found[columns].sort_values("frame", kind="stable").reset_index(drop=True)
 
 
 def _seed_threshold(adaptive: float) -> float:
@@ -631,6 +647,7 @@ class AutoLocalizer:
         # A faint live stream: its trajectories, frames seen, and the single-frame network
         # of its first frames.
         self._confirmer: Any = None
+        self._recovery: LiveRecovery | None = None
         self._seen = 0
         self._last: int | None = None
         self._single: CNNLocalizer | None = None
@@ -930,6 +947,9 @@ class AutoLocalizer:
             self._confirmer = TrackConfirmer(
                 _TRACKS_SEARCH_PX, _TRACKS_FLOOR, _TRACKS_HIGH, memory=2
             )
+            self._recovery = LiveRecovery(
+                plan.choice.sigma_px / plan.choice.bin_factor, _PATH_WINDOW, _PATH_FLOOR
+            )
             self._seen = 0
             self._warm_strength = []
         self._last = frame
@@ -949,6 +969,8 @@ class AutoLocalizer:
             self._warm_strength.append(self._strength(table, signed[None], frame))
             # Everything single frames find starts a trajectory.
             self._confirmer.step(frame, table, low=0.0, high=0.0)
+            assert self._recovery is not None  # made with the confirmer
+            self._recovery.push(normalize_frame(np.asarray(signed, dtype=np.float32))[0])
             return table
         if self._warm_strength:
             z = np.concatenate(self._warm_strength)
@@ -961,7 +983,31 @@ class AutoLocalizer:
                 return None
         high = _seed_threshold(plan.seed_rates.adaptive(candidates))
         low = max(2.0 * _TRACKS_FLOOR, high / 10.0)
-        return self._confirmer.step(frame, candidates, low=low, high=high)
+        kept = self._confirmer.step(frame, candidates, low=low, high=high)
+        return self._recover_live(kept, signed, frame)
+
+    def _recover_live(self, kept: pd.DataFrame, signed: np.ndarray, frame: int) -> pd.DataFrame:
+        """Add the lone path-evidence peaks the kept detections miss (:class:`LiveRecovery`)."""
+        from livetrack.model import window_sums
+
+        assert self._recovery is not None
+        normalized, _, noise = normalize_frame(np.asarray(signed, dtype=np.float32))
+        found = self._recovery.step(normalized, frame, kept)
+        if found.empty:
+            return kept
+        x, y = found["x"].to_numpy(), found["y"].to_numpy()
+        added = pd.DataFrame(
+            {
+                "frame": found["frame"].to_numpy(),
+                "x": x,
+                "y": y,
+                "prob": np.nan,
+                "sigma_x": np.nan,
+                "sigma_y": np.nan,
+                "mass": window_sums(normalized, x, y, _MASS_HALF_PX) * noise,
+            }
+        )
+        return pd.concat([kept, added[kept.columns]], ignore_index=True)
 
     def locate_stack(
         self, frames: np.ndarray, first_frame: int = 0, temporal_window: int = 1

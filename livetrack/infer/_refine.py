@@ -46,6 +46,9 @@ _PROFILE_BIN_PX = 0.25
 _PROFILE_SMOOTHING_GRID = tuple(10.0 ** np.arange(-4.0, 2.01, 0.5))
 #: Neighbouring background pixels correlated less than this count as white noise.
 WHITE_NOISE_CORRELATION = 0.15
+#: Where a frame's isolated particles are located to worse than this fraction of the PSF
+#: width (per axis), its isolated detections are fitted again with the frame's width.
+FAINT_WIDTH = 0.25
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,9 @@ def refine_crowded(
 
     Starts from :func:`refine_gaussian`'s fits: the frame's PSF width is the median width of
     the well-fitted isolated detections (at least :data:`_MIN_ISOLATED` of them; otherwise
-    nothing changes, and crowded detections keep the network's positions as before). See
+    nothing changes, and crowded detections keep the network's positions as before). In a
+    faint frame (isolated particles located to worse than :data:`FAINT_WIDTH` of that width)
+    the isolated detections are fitted again with it. See
     :func:`livetrack.localize.resolve_crowded`.
 
     Parameters
@@ -323,6 +328,7 @@ def refine_crowded(
         k * k,
         sigma,
         fitted_sigma=np.where(refined.ok, width, np.nan) if white else None,
+        refit_width=_is_faint(refined, lonely, sigma),
     )
     grouped = em.grouped if em.grouped is not None else np.zeros(em.x.size, bool)
     base_ok = np.concatenate([refined.ok, np.zeros(em.x.size - n, bool)])
@@ -332,6 +338,15 @@ def refine_crowded(
     crlb_y = np.where(em.refitted, em.crlb_y, np.concatenate([refined.sigma_y, em.crlb_y[n:]]))
     # The joint fit's bound is in pseudo-counts of the same scale: px either way.
     return Refined(em.x, em.y, crlb_x, crlb_y, ok, em.photons, None, k), em.parent
+
+
+def _is_faint(refined: Refined, lonely: np.ndarray, sigma: float) -> bool:
+    """Whether the frame's isolated particles are located to worse than :data:`FAINT_WIDTH`.
+
+    Their median single-fit bound (per axis) against the frame's PSF width ``sigma``.
+    """
+    bound = np.sqrt(0.5 * (refined.sigma_x[lonely] ** 2 + refined.sigma_y[lonely] ** 2))
+    return bool(np.median(bound) > FAINT_WIDTH * sigma)
 
 
 def _isolated(refined: Refined) -> np.ndarray:

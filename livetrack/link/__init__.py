@@ -5,7 +5,7 @@ frame, used live), the generator :func:`link_iter`, and the DataFrame
 convenience :func:`link`. Motion models plug in as :class:`Predictor` objects.
 """
 
-from livetrack.link._confirm import TrackConfirmer, confirm_along_tracks
+from livetrack.link._confirm import TrackConfirmer, confirm_along_tracks, fill_gaps
 from livetrack.link._doubles import FreshIdLinker
 from livetrack.link._linker import Linker, LinkOptions, link, link_iter
 from livetrack.link._predict import (
@@ -23,6 +23,7 @@ __all__ = [
     "Predictor",
     "TrackConfirmer",
     "confirm_along_tracks",
+    "fill_gaps",
     "link",
     "link_iter",
 ]

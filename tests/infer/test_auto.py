@@ -9,7 +9,7 @@ import pytest
 import livetrack
 from livetrack import evaluate, simulate
 from livetrack._errors import InputError
-from livetrack.infer import AutoLocalizer, CNNLocalizer, choose_auto
+from livetrack.infer import AutoLocalizer, CNNLocalizer, _auto, _recover, choose_auto
 from livetrack.infer._auto import clutter_cut, null_level, strength_cut
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
@@ -184,6 +184,30 @@ def test_movies_past_the_networks_reach_are_decided_on_path_evidence():
     assert along.jaccard > alone.jaccard + 0.1
 
 
+def test_particles_the_networks_trajectories_miss_are_recovered_from_path_evidence(
+    monkeypatch,
+):
+    # ISBI-like high density at SNR 2: the network merges close pairs and misses particles
+    # in single frames; path-evidence peaks in the trajectories' gaps, and those standing
+    # alone with their own frame's evidence, add particles (prob NaN).
+    faint = simulate.simulate_movie(
+        n_frames=10,
+        n_particles=125,
+        shape=(256, 256),
+        snr=2,
+        seed=22,
+        background_photons=10.0,
+        dynamics=simulate.Dynamics(diffusion_px2=1.0),
+    )
+    table = AutoLocalizer().locate_stack(faint.frames)
+    monkeypatch.setattr(_auto, "recover_missed", lambda kept, *_: kept)
+    network = AutoLocalizer().locate_stack(faint.frames)
+    added = table[table["prob"].isna()]
+    assert len(added) > 10 and network["prob"].notna().all()
+    assert _jaccard(faint, added, 2.0).precision > 0.7
+    assert _jaccard(faint, table, 2.0).jaccard > _jaccard(faint, network, 2.0).jaccard + 0.005
+
+
 def test_faint_live_streams_run_the_causal_model_on_trajectories():
     faint = simulate.simulate_movie(
         n_frames=10, n_particles=30, shape=(256, 256), snr=2, seed=11, background_photons=10.0
@@ -200,6 +224,36 @@ def test_faint_live_streams_run_the_causal_model_on_trajectories():
     along = evaluate.score(truth, pd.concat(tables[4:], ignore_index=True), gate_px=2.0)
     frames_alone = evaluate.score(truth, pd.concat(alone[4:], ignore_index=True), gate_px=2.0)
     assert along.recall > frames_alone.recall + 0.3 and along.precision > 0.9
+
+
+def test_faint_live_streams_recover_lone_particles_from_causal_path_evidence(monkeypatch):
+    # The dense scene of the offline test, frame by frame: from frame 4 on, path evidence
+    # over each frame and the four before it adds particles the trajectories miss.
+    faint = simulate.simulate_movie(
+        n_frames=10,
+        n_particles=125,
+        shape=(256, 256),
+        snr=2,
+        seed=22,
+        background_photons=10.0,
+        dynamics=simulate.Dynamics(diffusion_px2=1.0),
+    )
+
+    def stream():
+        live = AutoLocalizer()
+        return pd.concat([live.locate(f, t) for t, f in enumerate(faint.frames)])
+
+    found = stream()
+    monkeypatch.setattr(_recover.LiveRecovery, "step", lambda self, n, f, k: _recover._no_peaks())
+    kept = stream()
+    added = found[found["prob"].isna()]
+    assert len(added) > 10 and added["frame"].min() >= 4 and kept["prob"].notna().all()
+    truth = faint.truth[faint.truth["frame"] >= 4]
+    assert evaluate.score(truth, added, gate_px=2.0).precision > 0.8
+    along = evaluate.score(truth, found[found["frame"] >= 4], gate_px=2.0)
+    assert (
+        along.jaccard > evaluate.score(truth, kept[kept["frame"] >= 4], gate_px=2.0).jaccard + 0.01
+    )
 
 
 def test_bright_movies_and_live_streams_stay_single_frame(spots):

@@ -5,7 +5,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livetrack.link import confirm_along_tracks
+from livetrack.link import confirm_along_tracks, fill_gaps
 
 
 def _walk(rng, n_frames, x0, y0, step=0.7):
@@ -101,3 +101,23 @@ def test_live_confirmer_keeps_weak_detections_after_a_confident_one(rng):
     # A frame number at or below the last one starts a new stream: nothing confirmed.
     again = conf.step(0, _table([(0, x[5], y[5], 0.05)]))
     assert again.empty
+
+
+def test_fill_gaps_takes_the_strongest_candidate_at_each_gap_once():
+    kept = _table(
+        [(t, 10.0 + t, 0.0, 0.5) for t in (0, 1, 3, 4)] + [(t, 40.0, 0.0, 0.5) for t in (0, 2)]
+    )
+    pool = pd.DataFrame(
+        {
+            "frame": [2, 2, 2, 1, 3],
+            "x": [12.2, 11.5, 25.0, 40.5, 40.0],
+            "y": 0.0,
+            "score": [5.0, 9.0, 20.0, 7.0, 30.0],
+        },
+        index=[10, 11, 12, 13, 14],
+    )
+    chosen = fill_gaps(kept, pool, 4.0, 2.0, score="score")
+    # Frame 2's gap takes the stronger of the two near its midpoint (12, 0); the far one and
+    # the second trajectory's gap (frame 1 at x 40) are taken on their own; frame 3 has no gap.
+    assert sorted(chosen.index) == [11, 13]
+    assert fill_gaps(kept.iloc[:0], pool, 4.0, 2.0, score="score").empty

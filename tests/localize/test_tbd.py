@@ -10,9 +10,11 @@ from livetrack import evaluate
 from livetrack.localize import (
     choose_evidence_threshold,
     evidence_peaks,
+    frame_evidence,
     path_evidence,
     render_gaussians,
     shuffled_frames,
+    sum_along_paths,
 )
 
 
@@ -90,3 +92,20 @@ def test_threshold_separates_signal_from_null(n_true, n_null, shift):
         assert np.isinf(q) or (data >= q).sum() <= n_true + 5 * np.sqrt(n_null)
     elif shift >= 4.0 and n_true >= 30:
         assert np.isfinite(q) and abs(true - n_true) < 0.5 * n_true
+
+
+def test_path_evidence_sums_each_frames_own_evidence(faint_walk, rng):
+    frames, _ = faint_walk
+    own = frame_evidence(frames, 1.0)
+    np.testing.assert_allclose(path_evidence(frames, 1.0), sum_along_paths(own))
+    # One frame alone: its own evidence, which is in units of its noise.
+    np.testing.assert_allclose(sum_along_paths(own, window=0), own)
+    noise = frame_evidence(rng.standard_normal((2, 128, 128)) * 7.0 + 3.0, 1.0)
+    assert np.median(noise) == pytest.approx(0.0, abs=0.05)
+    assert 1.4826 * np.median(np.abs(noise)) == pytest.approx(1.0, abs=0.02)
+    numbers = np.arange(len(frames))
+    peaks = evidence_peaks(sum_along_paths(own), numbers, floor=2.0, own=own)
+    rows = np.rint(peaks["y"]).astype(int), np.rint(peaks["x"]).astype(int)
+    # Sub-pixel shifts stay within half a pixel, so the own evidence is the peak pixel's.
+    np.testing.assert_allclose(peaks["own"], own[peaks["frame"], rows[0], rows[1]])
+    assert "own" not in evidence_peaks(own, numbers, floor=2.0)
