@@ -82,10 +82,8 @@ def path_evidence(
 
     Parameters
     ----------
-    frames : numpy.ndarray
-        ``(T, H, W)`` normalized frames (background about 0, bright particles).
-    sigma_px : float
-        The particles' Gaussian sigma: the matched filter's width.
+    frames, sigma_px
+        As for :func:`frame_evidence`.
     window : int
         Frames on each side of the scored one that the path runs through (fewer at the
         ends of ``frames``).

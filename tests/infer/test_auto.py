@@ -30,6 +30,20 @@ def colloids():
 
 
 @pytest.fixture(scope="module")
+def dense_faint():
+    """ISBI-like high density at SNR 2: 125 Brownian spots on 256 x 256, 10 frames."""
+    return simulate.simulate_movie(
+        n_frames=10,
+        n_particles=125,
+        shape=(256, 256),
+        snr=2,
+        seed=22,
+        background_photons=10.0,
+        dynamics=simulate.Dynamics(diffusion_px2=1.0),
+    )
+
+
+@pytest.fixture(scope="module")
 def spots():
     return simulate.simulate_movie(n_frames=3, n_particles=60, shape=(192, 192), snr=5, seed=6)
 
@@ -185,20 +199,12 @@ def test_movies_past_the_networks_reach_are_decided_on_path_evidence():
 
 
 def test_particles_the_networks_trajectories_miss_are_recovered_from_path_evidence(
-    monkeypatch,
+    monkeypatch, dense_faint
 ):
-    # ISBI-like high density at SNR 2: the network merges close pairs and misses particles
-    # in single frames; path-evidence peaks in the trajectories' gaps, and those standing
-    # alone with their own frame's evidence, add particles (prob NaN).
-    faint = simulate.simulate_movie(
-        n_frames=10,
-        n_particles=125,
-        shape=(256, 256),
-        snr=2,
-        seed=22,
-        background_photons=10.0,
-        dynamics=simulate.Dynamics(diffusion_px2=1.0),
-    )
+    # The network merges close pairs and misses particles in single frames; path-evidence
+    # peaks in the trajectories' gaps, and those standing alone with their own frame's
+    # evidence, add particles (prob NaN).
+    faint = dense_faint
     table = AutoLocalizer().locate_stack(faint.frames)
     monkeypatch.setattr(_auto, "recover_missed", lambda kept, *_: kept)
     network = AutoLocalizer().locate_stack(faint.frames)
@@ -226,18 +232,12 @@ def test_faint_live_streams_run_the_causal_model_on_trajectories():
     assert along.recall > frames_alone.recall + 0.3 and along.precision > 0.9
 
 
-def test_faint_live_streams_recover_lone_particles_from_causal_path_evidence(monkeypatch):
-    # The dense scene of the offline test, frame by frame: from frame 4 on, path evidence
-    # over each frame and the four before it adds particles the trajectories miss.
-    faint = simulate.simulate_movie(
-        n_frames=10,
-        n_particles=125,
-        shape=(256, 256),
-        snr=2,
-        seed=22,
-        background_photons=10.0,
-        dynamics=simulate.Dynamics(diffusion_px2=1.0),
-    )
+def test_faint_live_streams_recover_lone_particles_from_causal_path_evidence(
+    monkeypatch, dense_faint
+):
+    # The same scene frame by frame: from frame 4 on, path evidence over each frame and the
+    # four before it adds particles the trajectories miss.
+    faint = dense_faint
 
     def stream():
         live = AutoLocalizer()
