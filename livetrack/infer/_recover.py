@@ -125,8 +125,10 @@ class LiveRecovery:
         from livetrack.localize import frame_evidence
 
         own = frame_evidence(normalized[None], self.sigma_px)[0]
-        self._frames.append(np.asarray(normalized, dtype=np.float32))
-        self._own.append(own)
+        if self._null is None:
+            # Only the first window is shuffled for the null; later frames need not be kept.
+            self._frames.append(np.asarray(normalized, dtype=np.float32))
+        self._own.append(own.astype(np.float32))
         return own
 
     def step(self, normalized: np.ndarray, frame: int, kept: pd.DataFrame) -> pd.DataFrame:
@@ -148,6 +150,7 @@ class LiveRecovery:
             return _no_peaks()
         if self._null is None:
             self._null = self._calibrate()
+            self._frames.clear()
         score = forward_evidence(np.stack(self._own))
         peaks = evidence_peaks(score[None], np.array([frame]), floor=self.floor, own=own[None])
         peaks = peaks[peaks["own"].to_numpy() >= OWN]
