@@ -44,14 +44,9 @@ _LIVE_POOL_FRAMES = 20
 
 def distance_to_kept(kept: pd.DataFrame, peaks: pd.DataFrame) -> np.ndarray:
     """Each peak's distance to the nearest kept detection of its frame (inf: none there)."""
-    from scipy.spatial import cKDTree
-
     distance = np.full(len(peaks), np.inf)
     for t, rows in peaks.groupby("frame").indices.items():
-        here = kept[kept["frame"] == t]
-        if len(here):
-            tree = cKDTree(here[["x", "y"]].to_numpy())
-            distance[rows] = tree.query(peaks.iloc[rows][["x", "y"]].to_numpy())[0]
+        distance[rows] = _distance(kept[kept["frame"] == t], peaks.iloc[rows])
     return distance
 
 
