@@ -99,9 +99,7 @@ def path_evidence(
     return sum_along_paths(frame_evidence(frames, sigma_px), window, step_px)
 
 
-def sum_along_paths(
-    evidence: np.ndarray, window: int = 4, step_px: int = 2, causal: bool = False
-) -> np.ndarray:
+def sum_along_paths(evidence: np.ndarray, window: int = 4, step_px: int = 2) -> np.ndarray:
     """Sum per-frame evidence along the best path through each pixel's neighbouring frames.
 
     Parameters
@@ -109,10 +107,8 @@ def sum_along_paths(
     evidence : numpy.ndarray
         ``(T, H, W)`` per-frame evidence (:func:`frame_evidence`).
     window, step_px : int
-        As for :func:`path_evidence`.
-    causal : bool
-        Each frame scored on itself and the ``window`` frames before it only
-        (:func:`forward_evidence`), as a live stream can be.
+        As for :func:`path_evidence`. A live stream, which has no later frames, uses
+        :func:`forward_evidence`.
 
     Returns
     -------
@@ -124,9 +120,6 @@ def sum_along_paths(
     out = np.empty_like(evidence)
     for t in range(t_count):
         lo, hi = max(0, t - window), min(t_count - 1, t + window)
-        if causal:
-            out[t] = forward_evidence(evidence[lo : t + 1], step_px)
-            continue
         forward = _forward(evidence[lo : t + 1], disc)
         backward = _forward(evidence[t : hi + 1][::-1], disc)
         out[t] = (forward + backward - evidence[t]) / np.sqrt(hi - lo + 1)
